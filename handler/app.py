@@ -1,0 +1,113 @@
+"""Starlette app factory: routes, probes, and the lifespan that runs the sweeper."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import Counter
+from collections.abc import AsyncIterator
+
+import httpx
+import structlog
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from handler import __version__, metrics
+from handler.config import Settings
+from handler.errors import LedgerError
+from handler.gcore import GcoreClient
+from handler.ledger import Ledger
+from handler.sweeper import Sweeper
+from handler.webhooks import SourceAllowList, receive_webhook
+
+log = structlog.get_logger(__name__)
+
+SHUTDOWN_GRACE = 20.0  # seconds the in-flight sweep pass gets to finish on shutdown
+
+
+def gcore_http_client(settings: Settings) -> httpx.AsyncClient:
+    assert settings.gcore_api_key is not None
+    return httpx.AsyncClient(
+        base_url=settings.gcore_base_url,
+        headers={
+            "Authorization": f"APIKey {settings.gcore_api_key.get_secret_value()}",
+            "User-Agent": f"autosubs/{__version__}",
+        },
+        timeout=httpx.Timeout(settings.gcore_timeout, connect=5.0),
+    )
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    try:
+        await request.app.state.ledger.ping()
+    except LedgerError as exc:
+        return JSONResponse({"status": "unavailable", "error": str(exc)}, status_code=503)
+    task: asyncio.Task[None] | None = request.app.state.sweeper_task
+    if task is not None and task.done():
+        return JSONResponse({"status": "unavailable", "error": "sweeper stopped"}, status_code=503)
+    return JSONResponse({"status": "ready"})
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    state = request.app.state
+    text = await metrics.render(state.ledger, state.webhook_stats, state.gcore)
+    return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
+
+
+def create_app(settings: Settings, *, ledger: Ledger | None = None) -> Starlette:
+    """The service. ``ledger`` may be passed in (tests); otherwise it is opened here."""
+    settings.require("secret_keys")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        own_ledger = ledger is None
+        app.state.ledger = ledger or Ledger(settings.sqlite_path)
+        app.state.sweeper_task = None
+        app.state.sweeper = None
+        app.state.gcore = None
+        stop = asyncio.Event()
+        http: httpx.AsyncClient | None = None
+        if settings.sweeper == "on":
+            settings.require("gcore_api_key")
+            http = gcore_http_client(settings)
+            app.state.gcore = GcoreClient(
+                http, rps=settings.gcore_rps, retries=settings.gcore_retries
+            )
+            app.state.sweeper = Sweeper(settings, app.state.ledger, app.state.gcore)
+            app.state.sweeper_task = asyncio.create_task(app.state.sweeper.run(stop))
+        log.info("service_started", sweeper=settings.sweeper, ledger=settings.database_url)
+        try:
+            yield
+        finally:
+            stop.set()
+            if app.state.sweeper_task is not None:
+                try:
+                    await asyncio.wait_for(app.state.sweeper_task, SHUTDOWN_GRACE)
+                except TimeoutError:
+                    log.warning("sweeper_shutdown_timeout", grace=SHUTDOWN_GRACE)
+            if http is not None:
+                await http.aclose()
+            if own_ledger:
+                app.state.ledger.close()
+            log.info("service_stopped")
+
+    app = Starlette(
+        routes=[
+            Route("/webhooks/gcore/{token}", receive_webhook, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+            Route("/metrics", metrics_endpoint, methods=["GET"]),
+        ],
+        middleware=[Middleware(SourceAllowList, networks=settings.allowed_networks)],
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.webhook_stats = Counter()
+    return app

@@ -1,0 +1,518 @@
+"""The durable job ledger: one row per video, one per (video, target language) track job.
+
+SQLite in WAL mode. Every write is one short transaction that never awaits, so the webhook
+route and the sweeper can share a connection on one event loop, and several processes can
+share the file (SQLite serialises writers; ``busy_timeout`` waits for the lock). Claims take
+a lease (``lease_owner``/``lease_until``); every result is recorded only while the lease is
+still ours, so a sweeper that lost its lease can never overwrite a newer result.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from handler.errors import LedgerError
+from handler.tokens import Profile
+
+SPOKEN = "*"  # the target key of the transcription job: "whatever language is spoken"
+
+VIDEO_DUE_STATES = ("new", "waiting")
+TRACK_DUE_STATES = ("planned", "creating", "task_started", "cancelling")
+TRACK_TERMINAL_STATES = ("attached", "skipped", "failed", "cancelled")
+
+_SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS videos (
+    video_id        INTEGER PRIMARY KEY,
+    profile         TEXT    NOT NULL,
+    state           TEXT    NOT NULL,
+    reason          TEXT,
+    event_status    TEXT,
+    mp4_url         TEXT,
+    duration_s      REAL,
+    source_language TEXT,
+    existing        TEXT    NOT NULL DEFAULT '[]',
+    next_run_at     REAL    NOT NULL,
+    lease_owner     TEXT,
+    lease_until     REAL    NOT NULL DEFAULT 0,
+    created_at      REAL    NOT NULL,
+    updated_at      REAL    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS videos_due ON videos (next_run_at)
+    WHERE state IN ('new', 'waiting');
+
+CREATE TABLE IF NOT EXISTS tracks (
+    video_id        INTEGER NOT NULL REFERENCES videos (video_id),
+    target          TEXT    NOT NULL,
+    kind            TEXT    NOT NULL,
+    state           TEXT    NOT NULL,
+    language        TEXT,
+    task_id         TEXT,
+    subtitle_id     INTEGER,
+    reason          TEXT,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    errors          INTEGER NOT NULL DEFAULT 0,
+    progress        INTEGER,
+    polls           INTEGER NOT NULL DEFAULT 0,
+    task_created_at REAL,
+    task_done_at    REAL,
+    qc              TEXT,
+    next_run_at     REAL    NOT NULL,
+    lease_owner     TEXT,
+    lease_until     REAL    NOT NULL DEFAULT 0,
+    created_at      REAL    NOT NULL,
+    updated_at      REAL    NOT NULL,
+    PRIMARY KEY (video_id, target)
+);
+CREATE INDEX IF NOT EXISTS tracks_due ON tracks (next_run_at)
+    WHERE state IN ('planned', 'creating', 'task_started', 'cancelling');
+
+CREATE TABLE IF NOT EXISTS events (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    video_id    INTEGER NOT NULL,
+    type        TEXT    NOT NULL,
+    status      TEXT,
+    token_fp    TEXT,
+    received_at REAL    NOT NULL
+);
+"""
+
+_TRACK_COLUMNS = frozenset(
+    {
+        "state", "language", "task_id", "subtitle_id", "reason", "attempts", "errors",
+        "progress", "polls", "task_created_at", "task_done_at", "qc", "next_run_at",
+    }
+)  # fmt: skip
+_VIDEO_COLUMNS = frozenset(
+    {"state", "reason", "mp4_url", "duration_s", "source_language", "existing", "next_run_at"}
+)
+
+
+class LeaseLost(LedgerError):
+    """Another sweeper took this job over (our lease expired); the result was not recorded."""
+
+
+@dataclass(frozen=True, slots=True)
+class VideoJob:
+    video_id: int
+    profile: Profile
+    state: str
+    reason: str | None
+    event_status: str | None
+    mp4_url: str | None
+    duration_s: float | None
+    source_language: str | None
+    existing: tuple[str, ...]
+    next_run_at: float
+    created_at: float
+    updated_at: float
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> VideoJob:
+        return cls(
+            video_id=row["video_id"],
+            profile=Profile.model_validate_json(row["profile"]),
+            state=row["state"],
+            reason=row["reason"],
+            event_status=row["event_status"],
+            mp4_url=row["mp4_url"],
+            duration_s=row["duration_s"],
+            source_language=row["source_language"],
+            existing=tuple(json.loads(row["existing"] or "[]")),
+            next_run_at=row["next_run_at"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TrackJob:
+    video_id: int
+    target: str
+    kind: str
+    state: str
+    language: str | None
+    task_id: str | None
+    subtitle_id: int | None
+    reason: str | None
+    attempts: int
+    errors: int
+    progress: int | None
+    polls: int
+    task_created_at: float | None
+    task_done_at: float | None
+    qc: dict[str, Any] | None
+    next_run_at: float
+    created_at: float
+    updated_at: float
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> TrackJob:
+        return cls(
+            video_id=row["video_id"],
+            target=row["target"],
+            kind=row["kind"],
+            state=row["state"],
+            language=row["language"],
+            task_id=row["task_id"],
+            subtitle_id=row["subtitle_id"],
+            reason=row["reason"],
+            attempts=row["attempts"],
+            errors=row["errors"],
+            progress=row["progress"],
+            polls=row["polls"],
+            task_created_at=row["task_created_at"],
+            task_done_at=row["task_done_at"],
+            qc=json.loads(row["qc"]) if row["qc"] else None,
+            next_run_at=row["next_run_at"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+        )
+
+    @property
+    def key(self) -> str:
+        return f"{self.video_id}:{self.target}"
+
+
+@dataclass(frozen=True, slots=True)
+class NewTrack:
+    """A track job the planner decided on."""
+
+    target: str
+    kind: str
+    state: str
+    language: str | None = None
+    reason: str | None = None
+    subtitle_id: int | None = None
+
+
+class Ledger:
+    """All reads and writes of autosubs state. Methods are async for the callers' sake."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        try:
+            if path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(
+                path, isolation_level=None, check_same_thread=False, timeout=10.0
+            )
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode: a commit survives a crash of the process (kill -9), the
+            # durability the webhook's 202 promises; only an OS crash can lose the last ones.
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except sqlite3.Error as exc:
+            raise LedgerError(f"cannot open the ledger at {path}: {exc}") from exc
+
+    def _migrate(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > _SCHEMA_VERSION:
+            raise LedgerError(
+                f"the ledger has schema version {version}, newer than this autosubs "
+                f"({_SCHEMA_VERSION}): upgrade autosubs"
+            )
+        # executescript commits on its own; every statement is idempotent (IF NOT EXISTS).
+        self._db.executescript(_SCHEMA)
+        self._db.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise LedgerError(f"ledger write failed: {exc}") from exc
+
+    def close(self) -> None:
+        self._db.close()
+
+    async def ping(self) -> None:
+        try:
+            self._db.execute("SELECT 1 FROM videos LIMIT 1").fetchall()
+        except sqlite3.Error as exc:
+            raise LedgerError(f"ledger unreachable: {exc}") from exc
+
+    # --- webhooks -------------------------------------------------------------------------
+
+    async def record_video_event(
+        self,
+        video_id: int,
+        profile: Profile,
+        *,
+        event_status: str | None,
+        due_in: float,
+        token_fp: str,
+        now: float | None = None,
+    ) -> bool:
+        """Record a ``video`` webhook. A duplicate only brings a waiting video's check forward.
+
+        Returns True when the video is new to the ledger.
+        """
+        now = time.time() if now is None else now
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO events (video_id, type, status, token_fp, received_at) "
+                "VALUES (?, 'video', ?, ?, ?)",
+                (video_id, event_status, token_fp, now),
+            )
+            cursor = db.execute(
+                "INSERT INTO videos (video_id, profile, state, event_status, next_run_at, "
+                "created_at, updated_at) VALUES (?, ?, 'new', ?, ?, ?, ?) "
+                "ON CONFLICT (video_id) DO NOTHING",
+                (video_id, profile.model_dump_json(), event_status, now + due_in, now, now),
+            )
+            if cursor.rowcount:
+                return True
+            db.execute(
+                "UPDATE videos SET event_status = ?, updated_at = ?, "
+                "next_run_at = MIN(next_run_at, ?) "
+                "WHERE video_id = ? AND state IN ('new', 'waiting')",
+                (event_status, now, now + due_in, video_id),
+            )
+            return False
+
+    async def record_video_delete(
+        self, video_id: int, *, token_fp: str, now: float | None = None
+    ) -> int:
+        """Cancel a deleted video's work; returns how many track jobs were stopped."""
+        now = time.time() if now is None else now
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO events (video_id, type, status, token_fp, received_at) "
+                "VALUES (?, 'video_delete', 'deleted', ?, ?)",
+                (video_id, token_fp, now),
+            )
+            db.execute(
+                "UPDATE videos SET state = 'cancelled', reason = 'video deleted', "
+                "lease_owner = NULL, lease_until = 0, "
+                "updated_at = ? WHERE video_id = ? AND state != 'cancelled'",
+                (now, video_id),
+            )
+            # A task may exist on Gcore (or be being created): the sweeper cancels it there.
+            # Taking the lease away makes a sweeper that is mid-call unable to record over it.
+            with_task = db.execute(
+                "UPDATE tracks SET state = 'cancelling', reason = 'video deleted', "
+                "lease_owner = NULL, lease_until = 0, "
+                "next_run_at = ?, updated_at = ? WHERE video_id = ? "
+                "AND state IN ('creating', 'task_started')",
+                (now, now, video_id),
+            ).rowcount
+            without = db.execute(
+                "UPDATE tracks SET state = 'cancelled', reason = 'video deleted', "
+                "lease_owner = NULL, lease_until = 0, "
+                "updated_at = ? WHERE video_id = ? AND state IN ('planned', 'waiting')",
+                (now, video_id),
+            ).rowcount
+            return with_task + without
+
+    # --- claims ---------------------------------------------------------------------------
+
+    async def claim_videos(
+        self, owner: str, *, limit: int, lease_seconds: float, now: float | None = None
+    ) -> list[VideoJob]:
+        now = time.time() if now is None else now
+        with self._tx() as db:
+            rows = db.execute(
+                "UPDATE videos SET lease_owner = ?, lease_until = ? WHERE video_id IN ("
+                " SELECT video_id FROM videos WHERE state IN ('new', 'waiting')"
+                " AND next_run_at <= ? AND lease_until < ? ORDER BY next_run_at LIMIT ?"
+                ") RETURNING *",
+                (owner, now + lease_seconds, now, now, limit),
+            ).fetchall()
+        return [VideoJob.from_row(row) for row in rows]
+
+    async def claim_tracks(
+        self, owner: str, *, limit: int, lease_seconds: float, now: float | None = None
+    ) -> list[TrackJob]:
+        now = time.time() if now is None else now
+        with self._tx() as db:
+            rows = db.execute(
+                "UPDATE tracks SET lease_owner = ?, lease_until = ? WHERE rowid IN ("
+                " SELECT rowid FROM tracks"
+                " WHERE state IN ('planned', 'creating', 'task_started', 'cancelling')"
+                " AND next_run_at <= ? AND lease_until < ? ORDER BY next_run_at LIMIT ?"
+                ") RETURNING *",
+                (owner, now + lease_seconds, now, now, limit),
+            ).fetchall()
+        return [TrackJob.from_row(row) for row in rows]
+
+    async def next_due_at(self) -> float | None:
+        row = self._db.execute(
+            "SELECT MIN(t) FROM ("
+            " SELECT MIN(next_run_at) AS t FROM videos WHERE state IN ('new', 'waiting')"
+            " UNION ALL SELECT MIN(next_run_at) FROM tracks"
+            " WHERE state IN ('planned', 'creating', 'task_started', 'cancelling'))"
+        ).fetchone()
+        return row[0]
+
+    # --- results (lease-checked) ----------------------------------------------------------
+
+    async def update_video(
+        self, video_id: int, owner: str, *, now: float | None = None, **fields: Any
+    ) -> None:
+        now = time.time() if now is None else now
+        with self._tx() as db:
+            self._update_video(db, video_id, owner, now, fields)
+
+    def _update_video(
+        self, db: sqlite3.Connection, video_id: int, owner: str, now: float, fields: dict[str, Any]
+    ) -> None:
+        unknown = set(fields) - _VIDEO_COLUMNS
+        if unknown:
+            raise ValueError(f"not video columns: {sorted(unknown)}")
+        values = {k: json.dumps(v) if k == "existing" else v for k, v in fields.items()}
+        sets = "".join(f"{column} = :{column}, " for column in values)
+        cursor = db.execute(
+            f"UPDATE videos SET {sets}updated_at = :now, lease_owner = NULL, lease_until = 0 "
+            "WHERE video_id = :video_id AND lease_owner = :owner AND state != 'cancelled'",
+            {**values, "now": now, "video_id": video_id, "owner": owner},
+        )
+        if cursor.rowcount != 1:
+            raise LeaseLost(f"video {video_id}: lease lost or video cancelled")
+
+    async def plan_video(
+        self,
+        video_id: int,
+        owner: str,
+        tracks: list[NewTrack],
+        *,
+        now: float | None = None,
+        **video_fields: Any,
+    ) -> None:
+        """Store the planner's track jobs and mark the video planned, atomically."""
+        now = time.time() if now is None else now
+        with self._tx() as db:
+            self._update_video(db, video_id, owner, now, {"state": "planned", **video_fields})
+            db.executemany(
+                "INSERT INTO tracks (video_id, target, kind, state, language, reason, "
+                "subtitle_id, next_run_at, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                [
+                    (video_id, t.target, t.kind, t.state, t.language, t.reason, t.subtitle_id,
+                     now, now, now)
+                    for t in tracks
+                ],
+            )  # fmt: skip
+
+    async def update_track(
+        self,
+        job: TrackJob,
+        owner: str,
+        *,
+        now: float | None = None,
+        release: bool = True,
+        **fields: Any,
+    ) -> None:
+        """Record a result for a claimed track job; release its lease unless told to keep it."""
+        now = time.time() if now is None else now
+        with self._tx() as db:
+            self._update_track(db, job.video_id, job.target, owner, now, fields, release)
+
+    def _update_track(
+        self,
+        db: sqlite3.Connection,
+        video_id: int,
+        target: str,
+        owner: str,
+        now: float,
+        fields: dict[str, Any],
+        release: bool = True,
+    ) -> None:
+        unknown = set(fields) - _TRACK_COLUMNS
+        if unknown:
+            raise ValueError(f"not track columns: {sorted(unknown)}")
+        values = {k: json.dumps(v) if k == "qc" and v is not None else v for k, v in fields.items()}
+        sets = "".join(f"{column} = :{column}, " for column in values)
+        lease = "lease_owner = NULL, lease_until = 0" if release else "lease_owner = :owner"
+        cursor = db.execute(
+            f"UPDATE tracks SET {sets}updated_at = :now, {lease} "
+            "WHERE video_id = :video_id AND target = :target AND lease_owner = :owner",
+            {**values, "now": now, "video_id": video_id, "target": target, "owner": owner},
+        )
+        if cursor.rowcount != 1:
+            raise LeaseLost(f"track {video_id}:{target}: lease lost")
+
+    async def finish_source(
+        self,
+        job: TrackJob,
+        owner: str,
+        *,
+        translations: dict[str, tuple[str, str | None]],
+        source_language: str | None = None,
+        now: float | None = None,
+        **fields: Any,
+    ) -> None:
+        """Record the transcription's outcome and release (or settle) the waiting translations.
+
+        ``translations`` maps a waiting target to its new (state, reason).
+        """
+        now = time.time() if now is None else now
+        with self._tx() as db:
+            self._update_track(db, job.video_id, job.target, owner, now, fields)
+            if source_language:
+                db.execute(
+                    "UPDATE videos SET source_language = ?, updated_at = ? WHERE video_id = ?",
+                    (source_language, now, job.video_id),
+                )
+            for target, (state, reason) in translations.items():
+                db.execute(
+                    "UPDATE tracks SET state = ?, reason = ?, next_run_at = ?, updated_at = ? "
+                    "WHERE video_id = ? AND target = ? AND state = 'waiting'",
+                    (state, reason, now, now, job.video_id, target),
+                )
+
+    async def release_track(self, job: TrackJob, owner: str) -> None:
+        """Give a claimed job back untouched (shutdown)."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE tracks SET lease_owner = NULL, lease_until = 0 "
+                "WHERE video_id = ? AND target = ? AND lease_owner = ?",
+                (job.video_id, job.target, owner),
+            )
+
+    # --- reads ----------------------------------------------------------------------------
+
+    async def get_video(self, video_id: int) -> VideoJob | None:
+        row = self._db.execute("SELECT * FROM videos WHERE video_id = ?", (video_id,)).fetchone()
+        return VideoJob.from_row(row) if row else None
+
+    async def tracks_of(self, video_id: int) -> list[TrackJob]:
+        rows = self._db.execute(
+            "SELECT * FROM tracks WHERE video_id = ? ORDER BY target = '*' DESC, target",
+            (video_id,),
+        ).fetchall()
+        return [TrackJob.from_row(row) for row in rows]
+
+    async def videos(self, limit: int = 1000) -> list[VideoJob]:
+        rows = self._db.execute(
+            "SELECT * FROM videos ORDER BY created_at DESC LIMIT ?", (limit,)
+        ).fetchall()
+        return [VideoJob.from_row(row) for row in rows]
+
+    async def counts(self) -> dict[str, dict[str, int]]:
+        """Rows per state, for /metrics."""
+        out: dict[str, dict[str, int]] = {"videos": {}, "tracks": {}}
+        for table in ("videos", "tracks"):
+            for state, n in self._db.execute(
+                f"SELECT state, COUNT(*) FROM {table} GROUP BY state"
+            ).fetchall():
+                out[table][state] = n
+        return out
+
+    async def event_count(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM events").fetchone()[0])
