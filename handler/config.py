@@ -57,12 +57,13 @@ class Settings(BaseSettings):
 
     # Tuning knobs beyond the fixed interface; the defaults suit production.
     preferred_height: int = Field(480, gt=0, validation_alias=_env("AUTOSUBS_PREFERRED_HEIGHT"))
-    poll_floor: float = Field(5.0, gt=0, validation_alias=_env("AUTOSUBS_POLL_FLOOR"))
+    poll_floor: float = Field(2.0, gt=0, validation_alias=_env("AUTOSUBS_POLL_FLOOR"))
     poll_ceiling: float = Field(300.0, gt=0, validation_alias=_env("AUTOSUBS_POLL_CEILING"))
     task_timeout: float = Field(6 * 3600.0, gt=0, validation_alias=_env("AUTOSUBS_TASK_TIMEOUT"))
     rendition_timeout: float = Field(
         24 * 3600.0, gt=0, validation_alias=_env("AUTOSUBS_RENDITION_TIMEOUT")
     )
+    retry_base: float = Field(30.0, gt=0, validation_alias=_env("AUTOSUBS_RETRY_BASE"))
     max_task_attempts: int = Field(3, ge=1, validation_alias=_env("AUTOSUBS_MAX_TASK_ATTEMPTS"))
     gcore_rps: float = Field(5.0, gt=0, validation_alias=_env("AUTOSUBS_GCORE_RPS"))
     gcore_timeout: float = Field(30.0, gt=0, validation_alias=_env("AUTOSUBS_GCORE_TIMEOUT"))

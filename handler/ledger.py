@@ -82,6 +82,7 @@ CREATE TABLE IF NOT EXISTS events (
     token_fp    TEXT,
     received_at REAL    NOT NULL
 );
+CREATE INDEX IF NOT EXISTS events_video ON events (video_id, received_at);
 """
 
 _TRACK_COLUMNS = frozenset(
@@ -368,6 +369,23 @@ class Ledger:
         now = time.time() if now is None else now
         with self._tx() as db:
             self._update_video(db, video_id, owner, now, fields)
+
+    async def defer_video(
+        self, job: VideoJob, owner: str, *, delay: float, now: float | None = None, **fields: Any
+    ) -> None:
+        """Look at the video again after ``delay``, or at once if a webhook came in meanwhile."""
+        now = time.time() if now is None else now
+        with self._tx() as db:
+            self._update_video(db, job.video_id, owner, now, fields)
+            # A webhook recorded while we held the lease moved updated_at past what we saw.
+            bumped = db.execute(
+                "SELECT COUNT(*) FROM events WHERE video_id = ? AND received_at > ?",
+                (job.video_id, job.updated_at),
+            ).fetchone()[0]
+            db.execute(
+                "UPDATE videos SET next_run_at = ? WHERE video_id = ?",
+                (now if bumped else now + delay, job.video_id),
+            )
 
     def _update_video(
         self, db: sqlite3.Connection, video_id: int, owner: str, now: float, fields: dict[str, Any]

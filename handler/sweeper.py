@@ -30,6 +30,7 @@ _CONCURRENCY = 8
 _MAX_ROUNDS = 20  # claim rounds per pass; what is still due waits for the next pass
 _MAX_ERRORS = 12  # consecutive unexpected errors before a job is failed for good
 _AUTH_RETRY = 600.0  # a rejected API key: look again in ten minutes
+_RENDITION_RECHECK = 60.0  # fallback look at a video still transcoding; webhooks come sooner
 
 
 def default_owner() -> str:
@@ -57,6 +58,11 @@ class Sweeper:
         self._supported: dict[tuple[str, str], bool] = {}
         self._wake = asyncio.Event()
         self._semaphore = asyncio.Semaphore(_CONCURRENCY)
+
+    @property
+    def _transient_base(self) -> float:
+        # Busy or unreachable Gcore: come back soon, sooner than a failed task is re-created.
+        return min(self.settings.retry_base, 2 * self.settings.poll_floor)
 
     def wake(self) -> None:
         """New work was recorded: do not wait for the tick."""
@@ -130,7 +136,7 @@ class Sweeper:
             except LeaseLost as exc:
                 log.info("lease_lost", detail=str(exc))
             except GcoreUnavailable as exc:
-                await self._video_later(job, str(exc), pipeline.retry_delay(1, base=15.0))
+                await self._video_later(job, str(exc), self._transient_base * 2)
             except GcoreError as exc:
                 if exc.status in (401, 403):
                     await self._video_later(job, str(exc), _AUTH_RETRY)
@@ -166,12 +172,8 @@ class Sweeper:
         if choice.rendition is None:
             waited = now - job.created_at
             if choice.wait and waited < self.settings.rendition_timeout:
-                await self.ledger.update_video(
-                    job.video_id,
-                    self.owner,
-                    state="waiting",
-                    reason=choice.reason,
-                    next_run_at=now + 60.0,
+                await self.ledger.defer_video(
+                    job, self.owner, delay=_RENDITION_RECHECK, state="waiting", reason=choice.reason
                 )
                 return
             reason = choice.reason if not choice.wait else f"gave up: {choice.reason}"
@@ -236,7 +238,8 @@ class Sweeper:
                     await self._track_later(job, f"internal error: {exc!r}")
 
     async def _track_later(self, job: TrackJob, reason: str, delay: float | None = None) -> None:
-        delay = delay if delay is not None else pipeline.retry_delay(job.errors + 1, base=5.0)
+        if delay is None:
+            delay = pipeline.retry_delay(job.errors + 1, base=self._transient_base)
         log.warning("track_retry_later", reason=reason, delay=delay)
         await self.ledger.update_track(
             job, self.owner, errors=job.errors + 1, reason=reason, next_run_at=self.clock() + delay
@@ -305,7 +308,8 @@ class Sweeper:
                     state="planned",
                     errors=job.errors + 1,
                     reason=str(exc),
-                    next_run_at=self.clock() + pipeline.retry_delay(job.errors + 1, base=10.0),
+                    next_run_at=self.clock()
+                    + pipeline.retry_delay(job.errors + 1, base=self._transient_base),
                 )
                 return
             raise
@@ -383,7 +387,7 @@ class Sweeper:
 
     async def _task_failed(self, job: TrackJob, reason: str) -> None:
         if job.attempts < self.settings.max_task_attempts:
-            delay = pipeline.retry_delay(job.attempts)
+            delay = pipeline.retry_delay(job.attempts, base=self.settings.retry_base)
             log.warning("task_failed_retrying", reason=reason, delay=delay)
             await self.ledger.update_track(
                 job,
