@@ -1,0 +1,478 @@
+"""The SQLite job ledger (handler.ledger) on real database files; time is passed as ``now=``."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from handler.errors import LedgerError
+from handler.ledger import SPOKEN, LeaseLost, Ledger, NewTrack, TrackJob
+from handler.tokens import Profile
+
+T0 = 1_700_000_000.0
+LEASE = 300.0
+PROFILE = Profile(languages=("fre", "ger"), audio_language="eng")
+AUTO = Profile(languages=("fre", "ger"))
+FIXED_PLAN = [
+    NewTrack(target=SPOKEN, kind="transcription", state="planned", language="eng"),
+    NewTrack(target="fre", kind="translation", state="planned", language="fre"),
+    NewTrack(target="ger", kind="translation", state="skipped", language="ger", reason="exists"),
+]
+AUTO_PLAN = [
+    NewTrack(target=SPOKEN, kind="transcription", state="planned"),
+    NewTrack(target="fre", kind="translation", state="waiting", language="fre"),
+    NewTrack(target="ger", kind="translation", state="waiting", language="ger"),
+]
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> str:
+    return str(tmp_path / "ledger.db")
+
+
+@pytest.fixture
+def ledger(path: str) -> Iterator[Ledger]:
+    db = Ledger(path)
+    yield db
+    db.close()
+
+
+async def _new_video(ledger: Ledger, video_id: int = 1, profile: Profile = PROFILE) -> None:
+    await ledger.record_video_event(
+        video_id, profile, event_status="ready", due_in=0.0, token_fp="fp", now=T0
+    )
+
+
+async def _planned(
+    ledger: Ledger, plan: list[NewTrack], video_id: int = 1, profile: Profile = PROFILE
+) -> None:
+    await _new_video(ledger, video_id, profile)
+    [video] = await ledger.claim_videos("A", limit=10, lease_seconds=LEASE, now=T0)
+    await ledger.plan_video(video.video_id, "A", plan, now=T0, mp4_url="https://cdn.test/a.mp4")
+
+
+def _states(tracks: list[TrackJob]) -> dict[str, str]:
+    return {t.target: t.state for t in tracks}
+
+
+# --- webhooks ------------------------------------------------------------------------------
+
+
+async def test_record_video_event_new_then_duplicates(ledger: Ledger) -> None:
+    """20 deliveries of one video make one video row and 20 event rows."""
+    results = [
+        await ledger.record_video_event(
+            42, PROFILE, event_status="ready", due_in=0.0, token_fp="fp", now=T0 + i
+        )
+        for i in range(20)
+    ]
+    assert results == [True] + [False] * 19
+    videos = await ledger.videos()
+    assert [v.video_id for v in videos] == [42]
+    assert videos[0].state == "new"
+    assert videos[0].profile == PROFILE
+    assert await ledger.event_count() == 20
+    assert await ledger.counts() == {"videos": {"new": 1}, "tracks": {}}
+
+
+async def test_duplicate_keeps_the_first_profile(ledger: Ledger) -> None:
+    """A second event for a known video never changes what was asked for."""
+    await _new_video(ledger, 1, PROFILE)
+    await ledger.record_video_event(
+        1, Profile(languages=("spa",)), event_status="ready", due_in=0.0, token_fp="x", now=T0
+    )
+    video = await ledger.get_video(1)
+    assert video is not None
+    assert video.profile == PROFILE
+
+
+async def test_due_in_brings_a_waiting_video_forward(ledger: Ledger) -> None:
+    """A later, more hopeful event moves the check earlier; a less hopeful one never later."""
+    await ledger.record_video_event(
+        5, PROFILE, event_status="pending", due_in=60.0, token_fp="fp", now=T0
+    )
+    video = await ledger.get_video(5)
+    assert video is not None
+    assert video.next_run_at == T0 + 60
+    assert await ledger.claim_videos("A", limit=10, lease_seconds=LEASE, now=T0 + 10) == []
+
+    await ledger.record_video_event(
+        5, PROFILE, event_status="viewable", due_in=0.0, token_fp="fp", now=T0 + 10
+    )
+    video = await ledger.get_video(5)
+    assert video is not None
+    assert (video.next_run_at, video.event_status) == (T0 + 10, "viewable")
+
+    await ledger.record_video_event(
+        5, PROFILE, event_status="pending", due_in=60.0, token_fp="fp", now=T0 + 11
+    )
+    video = await ledger.get_video(5)
+    assert video is not None
+    assert video.next_run_at == T0 + 10
+    claimed = await ledger.claim_videos("A", limit=10, lease_seconds=LEASE, now=T0 + 11)
+    assert [v.video_id for v in claimed] == [5]
+
+
+async def test_waiting_state_is_brought_forward_too(ledger: Ledger) -> None:
+    """A video the sweeper put back to wait is rechecked as soon as an event arrives."""
+    await _new_video(ledger, 3)
+    await ledger.claim_videos("A", limit=10, lease_seconds=LEASE, now=T0)
+    await ledger.update_video(3, "A", state="waiting", next_run_at=T0 + 3600, now=T0)
+    await ledger.record_video_event(
+        3, PROFILE, event_status="ready", due_in=0.0, token_fp="fp", now=T0 + 5
+    )
+    claimed = await ledger.claim_videos("B", limit=10, lease_seconds=LEASE, now=T0 + 5)
+    assert [(v.video_id, v.state) for v in claimed] == [(3, "waiting")]
+
+
+async def test_events_do_not_reopen_a_planned_video(ledger: Ledger) -> None:
+    """Once planned, a replayed webhook changes nothing and starts nothing."""
+    await _planned(ledger, FIXED_PLAN)
+    new = await ledger.record_video_event(
+        1, PROFILE, event_status="ready", due_in=0.0, token_fp="fp", now=T0 + 1
+    )
+    assert new is False
+    assert await ledger.claim_videos("A", limit=10, lease_seconds=LEASE, now=T0 + 1) == []
+    video = await ledger.get_video(1)
+    assert video is not None
+    assert video.state == "planned"
+
+
+# --- claims and leases ---------------------------------------------------------------------
+
+
+async def test_video_lease_blocks_a_second_owner_until_expiry(ledger: Ledger) -> None:
+    """A leased video is invisible to other sweepers until the lease runs out."""
+    await _new_video(ledger, 1)
+    assert [
+        v.video_id for v in await ledger.claim_videos("A", limit=5, lease_seconds=LEASE, now=T0)
+    ] == [1]
+    assert await ledger.claim_videos("B", limit=5, lease_seconds=LEASE, now=T0 + 1) == []
+    assert await ledger.claim_videos("A", limit=5, lease_seconds=LEASE, now=T0 + LEASE - 1) == []
+    taken = await ledger.claim_videos("B", limit=5, lease_seconds=LEASE, now=T0 + LEASE + 1)
+    assert [v.video_id for v in taken] == [1]
+
+
+async def test_claim_respects_limit_and_due_order(ledger: Ledger) -> None:
+    """Claims take the most overdue jobs first, at most ``limit``."""
+    for video_id, due in ((1, 30.0), (2, 10.0), (3, 20.0), (4, 500.0)):
+        await ledger.record_video_event(
+            video_id, PROFILE, event_status="pending", due_in=due, token_fp="fp", now=T0
+        )
+    first = await ledger.claim_videos("A", limit=2, lease_seconds=LEASE, now=T0 + 100)
+    assert [v.video_id for v in first] == [2, 3]
+    rest = await ledger.claim_videos("B", limit=10, lease_seconds=LEASE, now=T0 + 100)
+    assert [v.video_id for v in rest] == [1]
+
+
+async def test_track_lease_blocks_a_second_owner_until_expiry(ledger: Ledger) -> None:
+    """A leased track job is worked by one sweeper only; an expired lease passes it on."""
+    await _planned(ledger, FIXED_PLAN)
+    mine = await ledger.claim_tracks("A", limit=10, lease_seconds=LEASE, now=T0)
+    assert sorted(t.target for t in mine) == [SPOKEN, "fre"]  # skipped ones are never due
+    assert await ledger.claim_tracks("B", limit=10, lease_seconds=LEASE, now=T0 + 100) == []
+    theirs = await ledger.claim_tracks("B", limit=10, lease_seconds=LEASE, now=T0 + LEASE + 1)
+    assert sorted(t.target for t in theirs) == [SPOKEN, "fre"]
+
+
+async def test_lost_lease_cannot_record(ledger: Ledger) -> None:
+    """A sweeper whose lease expired and was taken over cannot overwrite the newer result."""
+    await _planned(ledger, FIXED_PLAN)
+    [job] = [
+        t
+        for t in await ledger.claim_tracks("A", limit=10, lease_seconds=LEASE, now=T0)
+        if t.target == "fre"
+    ]
+    later = T0 + LEASE + 1
+    [taken] = [
+        t
+        for t in await ledger.claim_tracks("B", limit=10, lease_seconds=LEASE, now=later)
+        if t.target == "fre"
+    ]
+    await ledger.update_track(taken, "B", state="task_started", task_id="t-b", now=later)
+    with pytest.raises(LeaseLost):
+        await ledger.update_track(job, "A", state="task_started", task_id="t-a", now=later + 1)
+    [fre] = [t for t in await ledger.tracks_of(1) if t.target == "fre"]
+    assert (fre.state, fre.task_id) == ("task_started", "t-b")
+
+
+async def test_update_video_with_lost_lease_raises(ledger: Ledger) -> None:
+    """A video result from a sweeper that no longer holds the lease is refused."""
+    await _new_video(ledger, 1)
+    await ledger.claim_videos("A", limit=5, lease_seconds=LEASE, now=T0)
+    await ledger.claim_videos("B", limit=5, lease_seconds=LEASE, now=T0 + LEASE + 1)
+    with pytest.raises(LeaseLost):
+        await ledger.update_video(1, "A", state="waiting", now=T0 + LEASE + 2)
+    await ledger.update_video(1, "B", state="waiting", next_run_at=T0 + 999, now=T0 + LEASE + 2)
+    video = await ledger.get_video(1)
+    assert video is not None
+    assert (video.state, video.next_run_at) == ("waiting", T0 + 999)
+
+
+async def test_update_releases_the_lease(ledger: Ledger) -> None:
+    """Recording a result hands the job back: it can be claimed again when due."""
+    await _planned(ledger, FIXED_PLAN)
+    [job, *_] = await ledger.claim_tracks("A", limit=1, lease_seconds=LEASE, now=T0)
+    await ledger.update_track(job, "A", progress=40, polls=1, next_run_at=T0 + 30, now=T0)
+    again = await ledger.claim_tracks("B", limit=10, lease_seconds=LEASE, now=T0 + 30)
+    assert job.target in [t.target for t in again]
+
+
+async def test_update_track_can_keep_the_lease(ledger: Ledger) -> None:
+    """release=False records progress and keeps the job ours."""
+    await _planned(ledger, FIXED_PLAN)
+    [job, *_] = await ledger.claim_tracks("A", limit=1, lease_seconds=LEASE, now=T0)
+    await ledger.update_track(job, "A", state="creating", release=False, now=T0)
+    await ledger.update_track(job, "A", state="task_started", task_id="t1", now=T0 + 1)
+    [row] = [t for t in await ledger.tracks_of(1) if t.target == job.target]
+    assert (row.state, row.task_id) == ("task_started", "t1")
+
+
+async def test_update_rejects_unknown_columns(ledger: Ledger) -> None:
+    """Only the known result columns can be written."""
+    await _planned(ledger, FIXED_PLAN)
+    [job, *_] = await ledger.claim_tracks("A", limit=1, lease_seconds=LEASE, now=T0)
+    with pytest.raises(ValueError, match="lease_owner"):
+        await ledger.update_track(job, "A", lease_owner="B", now=T0)
+    with pytest.raises(ValueError, match="profile"):
+        await ledger.update_video(1, "A", profile="{}", now=T0)
+
+
+# --- planning ------------------------------------------------------------------------------
+
+
+async def test_plan_video_stores_tracks_and_video_fields(ledger: Ledger) -> None:
+    """Planning marks the video planned and stores one job per target."""
+    await _planned(ledger, FIXED_PLAN)
+    video = await ledger.get_video(1)
+    assert video is not None
+    assert (video.state, video.mp4_url) == ("planned", "https://cdn.test/a.mp4")
+    tracks = await ledger.tracks_of(1)
+    assert [t.target for t in tracks] == [SPOKEN, "fre", "ger"]
+    assert _states(tracks) == {SPOKEN: "planned", "fre": "planned", "ger": "skipped"}
+    assert [t.reason for t in tracks] == [None, None, "exists"]
+
+
+async def test_plan_video_is_idempotent(ledger: Ledger, path: str) -> None:
+    """Planning again (or a plan naming a target twice) never duplicates or overwrites a job."""
+    await _new_video(ledger, 1)
+    await ledger.claim_videos("A", limit=5, lease_seconds=LEASE, now=T0)
+    doubled = [*FIXED_PLAN, NewTrack(target="fre", kind="translation", state="skipped")]
+    await ledger.plan_video(1, "A", doubled, now=T0)
+    [job] = [
+        t
+        for t in await ledger.claim_tracks("A", limit=10, lease_seconds=LEASE, now=T0)
+        if t.target == "fre"
+    ]
+    await ledger.update_track(job, "A", state="task_started", task_id="t1", now=T0)
+
+    # Put the video back as if it had never been planned, then plan it again.
+    with sqlite3.connect(path) as raw:
+        raw.execute("UPDATE videos SET state = 'waiting', next_run_at = ?", (T0,))
+    raw.close()
+    await ledger.claim_videos("A", limit=5, lease_seconds=LEASE, now=T0 + 1)
+    replan = [NewTrack(target=t.target, kind=t.kind, state="planned") for t in FIXED_PLAN]
+    await ledger.plan_video(1, "A", replan, now=T0 + 1)
+
+    tracks = await ledger.tracks_of(1)
+    assert [t.target for t in tracks] == [SPOKEN, "fre", "ger"]
+    assert _states(tracks) == {SPOKEN: "planned", "fre": "task_started", "ger": "skipped"}
+
+
+async def test_plan_video_without_lease_stores_nothing(ledger: Ledger) -> None:
+    """A plan from a sweeper that does not hold the video is refused as a whole."""
+    await _new_video(ledger, 1)
+    await ledger.claim_videos("A", limit=5, lease_seconds=LEASE, now=T0)
+    with pytest.raises(LeaseLost):
+        await ledger.plan_video(1, "B", FIXED_PLAN, now=T0)
+    assert await ledger.tracks_of(1) == []
+    video = await ledger.get_video(1)
+    assert video is not None
+    assert video.state == "new"
+
+
+async def test_finish_source_settles_waiting_translations(ledger: Ledger) -> None:
+    """The transcription's result releases or settles the translations that waited for it."""
+    await _planned(ledger, AUTO_PLAN, profile=AUTO)
+    claimed = await ledger.claim_tracks("A", limit=10, lease_seconds=LEASE, now=T0)
+    assert [t.target for t in claimed] == [SPOKEN]  # waiting jobs are not due
+    await ledger.finish_source(
+        claimed[0],
+        "A",
+        translations={"fre": ("planned", None), "ger": ("skipped", "exists")},
+        source_language="eng",
+        now=T0 + 50,
+        state="attached",
+        language="eng",
+        subtitle_id=77,
+    )
+    tracks = {t.target: t for t in await ledger.tracks_of(1)}
+    assert (tracks[SPOKEN].state, tracks[SPOKEN].subtitle_id) == ("attached", 77)
+    assert (tracks["fre"].state, tracks["fre"].next_run_at) == ("planned", T0 + 50)
+    assert (tracks["ger"].state, tracks["ger"].reason) == ("skipped", "exists")
+    video = await ledger.get_video(1)
+    assert video is not None
+    assert video.source_language == "eng"
+    next_up = await ledger.claim_tracks("B", limit=10, lease_seconds=LEASE, now=T0 + 50)
+    assert [t.target for t in next_up] == ["fre"]
+
+
+async def test_finish_source_with_lost_lease_settles_nothing(ledger: Ledger) -> None:
+    """If the transcription's lease is gone, the translations stay waiting."""
+    await _planned(ledger, AUTO_PLAN, profile=AUTO)
+    [job] = await ledger.claim_tracks("A", limit=10, lease_seconds=LEASE, now=T0)
+    await ledger.claim_tracks("B", limit=10, lease_seconds=LEASE, now=T0 + LEASE + 1)
+    with pytest.raises(LeaseLost):
+        await ledger.finish_source(
+            job, "A", translations={"fre": ("planned", None)}, now=T0 + LEASE + 2, state="failed"
+        )
+    assert _states(await ledger.tracks_of(1)) == {
+        SPOKEN: "planned",
+        "fre": "waiting",
+        "ger": "waiting",
+    }
+
+
+# --- deletes -------------------------------------------------------------------------------
+
+
+async def test_record_video_delete_cancels_and_takes_the_lease(ledger: Ledger) -> None:
+    """A deleted video's running tasks go to cancelling, the rest to cancelled, leases revoked."""
+    await _planned(ledger, AUTO_PLAN, profile=AUTO)
+    [job] = await ledger.claim_tracks("A", limit=10, lease_seconds=LEASE, now=T0)
+    await ledger.update_track(job, "A", state="task_started", task_id="t1", release=False, now=T0)
+
+    stopped = await ledger.record_video_delete(1, token_fp="fp", now=T0 + 5)
+    assert stopped == 3
+    tracks = await ledger.tracks_of(1)
+    assert _states(tracks) == {SPOKEN: "cancelling", "fre": "cancelled", "ger": "cancelled"}
+    assert {t.reason for t in tracks} == {"video deleted"}
+    video = await ledger.get_video(1)
+    assert video is not None
+    assert video.state == "cancelled"
+
+    with pytest.raises(LeaseLost):  # the sweeper mid-call can no longer record over it
+        await ledger.update_track(job, "A", state="attached", subtitle_id=9, now=T0 + 6)
+    [cancel] = await ledger.claim_tracks("B", limit=10, lease_seconds=LEASE, now=T0 + 5)
+    assert (cancel.target, cancel.state, cancel.task_id) == (SPOKEN, "cancelling", "t1")
+    assert await ledger.event_count() == 2
+
+
+async def test_delete_of_a_leased_video_refuses_its_update(ledger: Ledger) -> None:
+    """A video deleted while a sweeper looks at it cannot be planned afterwards."""
+    await _new_video(ledger, 1)
+    await ledger.claim_videos("A", limit=5, lease_seconds=LEASE, now=T0)
+    assert await ledger.record_video_delete(1, token_fp="fp", now=T0 + 1) == 0
+    with pytest.raises(LeaseLost):
+        await ledger.plan_video(1, "A", FIXED_PLAN, now=T0 + 2)
+    with pytest.raises(LeaseLost):
+        await ledger.update_video(1, "A", state="waiting", now=T0 + 2)
+    assert await ledger.tracks_of(1) == []
+    # a replayed upload webhook does not bring it back
+    await ledger.record_video_event(
+        1, PROFILE, event_status="ready", due_in=0.0, token_fp="fp", now=T0 + 3
+    )
+    assert await ledger.claim_videos("A", limit=5, lease_seconds=LEASE, now=T0 + 3) == []
+
+
+async def test_delete_leaves_finished_tracks_alone(ledger: Ledger) -> None:
+    """Attached and skipped tracks keep their state when the video is deleted."""
+    await _planned(ledger, FIXED_PLAN)
+    [job] = [
+        t
+        for t in await ledger.claim_tracks("A", limit=10, lease_seconds=LEASE, now=T0)
+        if t.target == SPOKEN
+    ]
+    await ledger.update_track(job, "A", state="attached", subtitle_id=5, now=T0)
+    assert await ledger.record_video_delete(1, token_fp="fp", now=T0 + 1) == 1
+    assert _states(await ledger.tracks_of(1)) == {
+        SPOKEN: "attached",
+        "fre": "cancelled",
+        "ger": "skipped",
+    }
+
+
+# --- reads, restart, schema ----------------------------------------------------------------
+
+
+async def test_restart_keeps_every_row(path: str) -> None:
+    """Closing and reopening the file (a restart) loses nothing."""
+    first = Ledger(path)
+    await _planned(first, FIXED_PLAN)
+    [job, *_] = await first.claim_tracks("A", limit=1, lease_seconds=LEASE, now=T0)
+    await first.update_track(job, "A", state="task_started", task_id="t1", qc={"cues": 3}, now=T0)
+    before_video, before_tracks = await first.get_video(1), await first.tracks_of(1)
+    first.close()
+
+    second = Ledger(path)
+    try:
+        assert await second.get_video(1) == before_video
+        assert await second.tracks_of(1) == before_tracks
+        assert await second.event_count() == 1
+        assert [t.qc for t in before_tracks if t.target == job.target] == [{"cues": 3}]
+    finally:
+        second.close()
+
+
+async def test_next_due_at(ledger: Ledger) -> None:
+    """next_due_at is the earliest due video or track, None when nothing is due."""
+    assert await ledger.next_due_at() is None
+    await ledger.record_video_event(
+        1, PROFILE, event_status="pending", due_in=60.0, token_fp="fp", now=T0
+    )
+    assert await ledger.next_due_at() == T0 + 60
+    await _planned(ledger, FIXED_PLAN, video_id=2)
+    assert await ledger.next_due_at() == T0
+    for job in await ledger.claim_tracks("A", limit=10, lease_seconds=LEASE, now=T0):
+        await ledger.update_track(job, "A", state="attached", subtitle_id=1, now=T0)
+    assert await ledger.next_due_at() == T0 + 60
+
+
+async def test_counts(ledger: Ledger) -> None:
+    """counts() tallies rows per state for /metrics."""
+    assert await ledger.counts() == {"videos": {}, "tracks": {}}
+    await _planned(ledger, FIXED_PLAN, video_id=1)
+    await _new_video(ledger, 2)
+    assert await ledger.counts() == {
+        "videos": {"planned": 1, "new": 1},
+        "tracks": {"planned": 2, "skipped": 1},
+    }
+
+
+async def test_ping(ledger: Ledger) -> None:
+    """An open ledger answers ping; a closed one raises LedgerError."""
+    await ledger.ping()
+    ledger.close()
+    with pytest.raises(LedgerError):
+        await ledger.ping()
+
+
+def test_newer_schema_refuses_to_open(path: str) -> None:
+    """A ledger written by a newer autosubs is not touched."""
+    with sqlite3.connect(path) as raw:
+        raw.execute("PRAGMA user_version=99")
+    raw.close()
+    with pytest.raises(LedgerError, match="99"):
+        Ledger(path)
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == 99
+        assert raw.execute("SELECT name FROM sqlite_master").fetchall() == []
+    raw.close()
+
+
+def test_not_a_database_is_a_ledger_error(tmp_path: Path) -> None:
+    """A file that is not SQLite gives LedgerError naming the path."""
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"this is not a database, just some text " * 200)
+    with pytest.raises(LedgerError, match=r"junk\.db"):
+        Ledger(str(junk))
+
+
+def test_creates_the_parent_directory(tmp_path: Path) -> None:
+    """The ledger file's directory is created on first use."""
+    path = tmp_path / "a" / "b" / "ledger.db"
+    Ledger(str(path)).close()
+    assert path.exists()
