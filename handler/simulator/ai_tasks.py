@@ -126,8 +126,8 @@ class Task:
         source, language = self.source, self.output_language
         if self.fate is Fate.TRANSCRIBE and source is not None and source.speech and language:
             cues = talk_cues(source.duration_ms, language)
-        # Gcore copies an explicitly requested language into "languages" even when it heard
-        # nothing; an auto-detected language is only reported when speech was found.
+        # The spec: an explicitly requested language "will be copied here"; a detected one can
+        # only be reported when there was speech to detect it from.
         explicit = self.task_data.get("subtitles_language") or self.task_data.get("audio_language")
         if cues and language:
             languages = [language]
