@@ -284,6 +284,13 @@ def test_language_codes_are_normalised() -> None:
     assert report.language == "ger"
 
 
+def test_negative_times_are_clamped_to_zero() -> None:
+    """A cue before the start of the video is moved to 0, so the track can be written."""
+    out, _ = normalise([Cue(-0.5, 2.0, "Early start.")], "eng")
+    assert _times(out) == [(0.0, 2.0)]
+    assert validate_vtt(to_vtt(out)) == []
+
+
 def test_empty_track() -> None:
     """No cues: nothing to do, nothing flagged."""
     out, report = normalise([], "eng")

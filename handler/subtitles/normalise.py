@@ -34,8 +34,13 @@ def normalise(
     if ordered != list(cues):
         changes["reordered"] = 1
     kept, removed = _remove_unwanted(ordered)
+    # WebVTT has no negative times; speech cannot start before the video does
     events = [
-        Event(to_millis(cue.start), to_millis(cue.end), tokenize(cue.text, limits.script))
+        Event(
+            max(0, to_millis(cue.start)),
+            max(0, to_millis(cue.end)),
+            tokenize(cue.text, limits.script),
+        )
         for cue in kept
     ]
     events = timing.separate(events, ctx, changes)
