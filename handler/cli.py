@@ -13,6 +13,7 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import structlog
 from pydantic import ValidationError
@@ -176,6 +177,27 @@ def _age(ts: float | None, now: float) -> str:
     return f"{seconds}s"
 
 
+def _qc_line(qc: dict[str, Any]) -> str:
+    """One line of a track's QC report: what changed, and whether rules are still broken."""
+    parts = [f"qc {qc.get('preset')}: cues {qc.get('cues_before')}→{qc.get('cues_after')}"]
+    for label, key in (
+        ("long lines", "lines_over_limit"),
+        ("too fast", "cues_over_speed"),
+        ("too short", "too_short"),
+        ("too long", "too_long"),
+        ("bad gaps", "bad_gaps"),
+    ):
+        before, after = qc.get(f"{key}_before", 0), qc.get(f"{key}_after", 0)
+        if before or after:
+            parts.append(f"{label} {before}→{after}")
+    removed = qc.get("removed") or []
+    if removed:
+        texts = "; ".join(repr(r.get("text", ""))[:40] for r in removed[:3])
+        parts.append(f"removed {len(removed)} ({texts}{'; …' if len(removed) > 3 else ''})")
+    parts.append("FLAGGED: still breaks the preset" if qc.get("flagged") else "ok")
+    return ", ".join(parts)
+
+
 def _status(settings: Settings, video_id: int | None, *, as_json: bool) -> int:
     ledger = Ledger(settings.sqlite_path)
     try:
@@ -201,6 +223,8 @@ def _status(settings: Settings, video_id: int | None, *, as_json: bool) -> int:
                 f"task={t['task_id'] or '-'}  subtitle={t['subtitle_id'] or '-'}  "
                 f"age={_age(t['updated_at'], now)}" + (f"  {t['reason']}" if t["reason"] else "")
             )
+            if t["qc"]:
+                print(f"         {_qc_line(t['qc'])}")
     if not rows:
         print("no videos in the ledger yet")
     return 0
@@ -231,6 +255,7 @@ async def _status_rows(ledger: Ledger, video_id: int | None) -> list[dict[str, o
                     "created_at": t.created_at,
                     "updated_at": t.updated_at,
                     "qc": t.qc,
+                    "qc_flagged": bool(t.qc and t.qc.get("flagged")),
                 }
             )
         out.append(

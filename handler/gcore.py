@@ -126,9 +126,10 @@ def retry_after_seconds(response: httpx.Response) -> float | None:
     try:
         return float(raw)
     except ValueError:
-        parsed = email.utils.parsedate_to_datetime(raw) if raw else None
-        if parsed is None:
-            return None
+        try:
+            parsed = email.utils.parsedate_to_datetime(raw)
+        except (TypeError, ValueError):
+            return None  # unreadable: fall back to our own backoff
         return parsed.timestamp() - time.time()
 
 

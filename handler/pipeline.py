@@ -37,7 +37,12 @@ def choose_rendition(video: Video, preferred_height: int) -> RenditionChoice:
     """
     if video.status == "error" and not any(r.status == "complete" for r in video.converted_videos):
         return RenditionChoice(None, wait=False, reason=f"video failed on Gcore: {video.error}")
-    usable = [r for r in video.converted_videos if r.status != "error" and r.height]
+    # A complete rendition without an MP4 URL can never be used: do not wait for it.
+    usable = [
+        r
+        for r in video.converted_videos
+        if r.status != "error" and r.height and (r.status != "complete" or r.mp4_url)
+    ]
 
     def distance(r: Rendition) -> tuple[int, int]:
         height = r.height or 0
@@ -329,8 +334,9 @@ def track_text(result: dict[str, Any], language: str, preset: str) -> TrackText:
     """Turn a SUCCESS result into the WebVTT we attach.
 
     Gcore's ``vttContent`` is used when it is valid WebVTT; otherwise (the spec's own example
-    has no newlines) the track is rebuilt from ``subtitles[]``. No speech or no cues means
-    no track, never an empty one.
+    has no newlines) the track is rebuilt from ``subtitles[]``. The cues then go through the
+    QC normaliser of the profile's preset. No speech, or nothing left after the hallucination
+    filter, means no track, never an empty one.
     """
     if result.get("speech_detected") is False:
         return TrackText(None, "none")
@@ -351,4 +357,9 @@ def track_text(result: dict[str, Any], language: str, preset: str) -> TrackText:
     cues = [cue for cue in cues if cue.text.strip()]
     if not cues:
         return TrackText(None, "none")
-    return TrackText(subtitles.to_vtt(cues), source)
+    # Every track, transcription and translation alike, is re-flowed and checked for its
+    # own language before anyone reads it; hallucinated lines are removed and reported.
+    cues, report = subtitles.normalise(cues, language, preset)
+    if not cues:
+        return TrackText(None, source, report.as_dict())
+    return TrackText(subtitles.to_vtt(cues), source, report.as_dict())

@@ -402,11 +402,12 @@ class Sweeper:
     async def _succeeded(self, job: TrackJob, video: VideoJob, task: AiTask, now: float) -> None:
         result = task.result or {}
         language = job.language or pipeline.detected_language(result, video.source_language)
-        if language is None:
+        speech = result.get("speech_detected") is not False
+        if speech and language is None:
             await self._task_failed(job, "Gcore reported no recognisable spoken language")
             return
         try:
-            text = pipeline.track_text(result, language, video.profile.qc)
+            text = pipeline.track_text(result, language or "und", video.profile.qc)
         except VttError as exc:
             await self._task_failed(job, f"unusable subtitles from Gcore: {exc}")
             return
@@ -415,8 +416,9 @@ class Sweeper:
             "progress": 100,
             "task_done_at": now,
             "language": language,
+            "qc": text.qc,
         }
-        if text.no_speech:
+        if text.no_speech or language is None:
             log.info("no_speech", task_id=task.task_id)
             if job.kind == "transcription":
                 await self._finish_transcription(
@@ -438,8 +440,7 @@ class Sweeper:
                 job.video_id, name=languages.track_name(language), language=language, vtt=text.vtt
             )
             state, reason, subtitle_id = "attached", None, created.id
-        fields = {**common, "state": state, "reason": reason, "subtitle_id": subtitle_id,
-                  "qc": text.qc}  # fmt: skip
+        fields = {**common, "state": state, "reason": reason, "subtitle_id": subtitle_id}
         if job.kind == "transcription":
             await self._finish_transcription(job, "ok", language, existing=existing, **fields)
         else:
@@ -451,7 +452,7 @@ class Sweeper:
         self,
         job: TrackJob,
         outcome: str,
-        language: str | None,
+        detected: str | None,
         *,
         existing: list[pipeline.ExistingTrack] | None = None,
         **fields: object,
@@ -460,15 +461,15 @@ class Sweeper:
         waiting = [t.target for t in await self.ledger.tracks_of(job.video_id)
                    if t.state == "waiting"]  # fmt: skip
         supported: dict[tuple[str, str], bool] = {}
-        if outcome == "ok" and language and waiting:
-            supported = await self._pair_support([(language, t) for t in waiting if t != language])
+        if outcome == "ok" and detected and waiting:
+            supported = await self._pair_support([(detected, t) for t in waiting if t != detected])
             if existing is None:
                 existing = pipeline.existing_tracks(await self.gcore.list_subtitles(job.video_id))
         decisions = pipeline.settle_translations(
-            waiting, source=language, outcome=outcome, existing=existing or [], supported=supported
+            waiting, source=detected, outcome=outcome, existing=existing or [], supported=supported
         )
         await self.ledger.finish_source(
-            job, self.owner, translations=decisions, source_language=language, **fields
+            job, self.owner, translations=decisions, source_language=detected, **fields
         )
         if any(state == "planned" for state, _ in decisions.values()):
             self.wake()

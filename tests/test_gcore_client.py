@@ -128,11 +128,6 @@ async def test_absurd_retry_after_falls_back_to_backoff(
     assert 0 < sleeps[0] <= 8.0
 
 
-@pytest.mark.xfail(
-    reason="BUG: retry_after_seconds lets parsedate_to_datetime's ValueError escape for an "
-    "unparseable Retry-After, so the call crashes with a bare ValueError",
-    strict=True,
-)
 async def test_unparseable_retry_after_falls_back_to_backoff(
     make: Callable[..., GcoreClient], sleeps: Sleeps
 ) -> None:

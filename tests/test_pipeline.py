@@ -109,11 +109,6 @@ def _video(status: str, *renditions: Rendition, error: str | None = None) -> Vid
             False,
             "",
             id="closer-complete-rendition-without-mp4-is-not-waited-for",
-            marks=pytest.mark.xfail(
-                reason="BUG: choose_rendition waits for a complete rendition that has no "
-                "mp4_url (it can never become usable) while the video is viewable",
-                strict=True,
-            ),
         ),
     ],
 )

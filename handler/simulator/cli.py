@@ -13,6 +13,8 @@ def run_simulator(
     app = create_simulator_app(
         SimulatorConfig(api_key=api_key, webhook_url=webhook_url, time_scale=time_scale)
     )
-    print(f"Gcore simulator on http://{host}:{port} (API key {api_key!r}); webhooks → {webhook_url}")
+    print(
+        f"Gcore simulator on http://{host}:{port} (API key {api_key!r}); webhooks → {webhook_url}"
+    )
     uvicorn.run(app, host=host, port=port, access_log=False, log_level="warning")
     return 0
