@@ -124,6 +124,9 @@ def _serve(settings: Settings) -> int:
         log_config=None,
         timeout_graceful_shutdown=10,
     )
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal to the handler that
+    # was installed before it. Ours makes that a clean exit 0 instead of death by signal.
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)
     uvicorn.Server(config).run()
     return 0
 

@@ -18,6 +18,7 @@ import webvtt
 from handler import languages, pipeline
 from handler.ledger import Ledger
 from handler.sweeper import Sweeper
+from tests.support.openapi_contract import validate_recorded_call
 from tests.world import World, world
 
 
@@ -311,3 +312,37 @@ async def test_other_event_types_are_acknowledged_and_ignored(tmp_path: Path) ->
         response = await w.webhook({"type": "stream", "message": {"stream": {"id": 3}}})
         assert response.status_code == 200
         assert await w.ledger.event_count() == 0
+
+
+async def test_our_gcore_requests_follow_the_official_spec(tmp_path: Path) -> None:
+    """Every request the service sent to Gcore validates against Gcore's OpenAPI file."""
+    async with world(tmp_path, languages=("fre", "ger")) as w:
+        await w.faults(http_429=2, retry_after=0)
+        video_id = await w.upload(duration_ms=30_000)
+        await w.run_video(video_id)
+        calls = await w.calls()
+        assert {(c["method"], c["path"].split("/")[2]) for c in calls} >= {
+            ("GET", "videos"), ("POST", "videos"), ("POST", "ai"), ("GET", "ai")
+        }  # fmt: skip
+        for call in calls:
+            # 429 is undocumented on most paths: validate the request half only there.
+            validate_recorded_call(call, response=call["status"] < 400)
+
+
+async def test_attached_tracks_meet_the_preset(tmp_path: Path) -> None:
+    """The simulator's realistic transcript comes out readable: no long lines, no made-up text."""
+    async with world(tmp_path, languages=("fre",)) as w:
+        video_id = await w.upload(duration_ms=120_000)
+        tracks = await w.run_video(video_id)
+        for track in tracks:
+            assert track.qc is not None
+            assert track.qc["cues_after"] > 0
+            assert track.qc["lines_over_limit_after"] == 0
+        spoken = next(t for t in tracks if t.target == "*")
+        assert spoken.qc is not None
+        assert [r["reason"] for r in spoken.qc["removed"]] == ["known_phrase"]
+        for sub in await w.subtitles(video_id):
+            for cue in _parse_independently(sub["vtt"]):
+                assert all(len(line) <= 42 for line in cue.text.splitlines()), cue.text
+                assert "thanks for watching" not in cue.text.lower()
+                assert "merci d'avoir regardé" not in cue.text.lower()
