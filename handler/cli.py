@@ -64,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--time-scale", type=float, default=1.0, help="<1 makes everything faster")
     demo = commands.add_parser("demo", help="offline demo: simulator + service + a sample video")
     demo.add_argument("--languages", default="fre,ger")
-    demo.add_argument("--time-scale", type=float, default=0.05)
+    demo.add_argument("--time-scale", type=float, default=0.1)
     return parser
 
 
@@ -180,7 +180,7 @@ def _age(ts: float | None, now: float) -> str:
     return f"{seconds}s"
 
 
-def _qc_line(qc: dict[str, Any]) -> str:
+def qc_line(qc: dict[str, Any]) -> str:
     """One line of a track's QC report: what changed, and whether rules are still broken."""
     parts = [f"qc {qc.get('preset')}: cues {qc.get('cues_before')}→{qc.get('cues_after')}"]
     for label, key in (
@@ -227,7 +227,7 @@ def _status(settings: Settings, video_id: int | None, *, as_json: bool) -> int:
                 f"age={_age(t['updated_at'], now)}" + (f"  {t['reason']}" if t["reason"] else "")
             )
             if t["qc"]:
-                print(f"         {_qc_line(t['qc'])}")
+                print(f"         {qc_line(t['qc'])}")
     if not rows:
         print("no videos in the ledger yet")
     return 0

@@ -21,6 +21,7 @@ import uvicorn
 
 from handler import languages, logs, tokens
 from handler.app import create_app
+from handler.cli import qc_line
 from handler.config import Settings
 from handler.ledger import SPOKEN, TRACK_TERMINAL_STATES, Ledger
 from handler.simulator import SimulatorConfig, create_simulator_app
@@ -46,7 +47,7 @@ def _server(app: object, sock: socket.socket) -> tuple[uvicorn.Server, socket.so
     return uvicorn.Server(config), sock
 
 
-def run_demo(*, languages: str = "fre,ger", time_scale: float = 0.05) -> int:
+def run_demo(*, languages: str = "fre,ger", time_scale: float = 0.1) -> int:
     logs.configure("console", level=logging.WARNING)
     try:
         profile = tokens.Profile(languages=[c for c in languages.split(",") if c.strip()])
@@ -68,7 +69,10 @@ async def _demo(profile: tokens.Profile, time_scale: float, tmp: Path) -> int:
         database_url=f"sqlite:///{tmp / 'autosubs.db'}",
         allowed_cidrs="127.0.0.1/32",
         sweep_interval=1.0,
+        # The simulator runs time_scale× faster than Gcore: poll at least every second so
+        # the demo shows progress instead of waiting for a real-world estimate.
         poll_floor=0.2,
+        poll_ceiling=1.0,
         log_format="console",
     )
     token = tokens.mint(profile, settings.signing_keys)
@@ -126,6 +130,10 @@ async def _watch(settings: Settings, video_id: int) -> bool:
             if video and video.state in ("rejected", "cancelled"):
                 return False
             if tracks and all(t.state in TRACK_TERMINAL_STATES for t in tracks):
+                print("\nquality control (autosubs status shows the same):")
+                for t in tracks:
+                    if t.qc:
+                        print(f"  {_label(t.target, t.language):<24} {qc_line(t.qc)}")
                 return all(t.state in ("attached", "skipped") for t in tracks)
             await asyncio.sleep(0.2)
         print("demo: timed out", file=sys.stderr)

@@ -331,18 +331,18 @@ async def test_our_gcore_requests_follow_the_official_spec(tmp_path: Path) -> No
 
 async def test_attached_tracks_meet_the_preset(tmp_path: Path) -> None:
     """The simulator's realistic transcript comes out readable: no long lines, no made-up text."""
-    async with world(tmp_path, languages=("fre",)) as w:
+    async with world(tmp_path, languages=("fre", "ger")) as w:
         video_id = await w.upload(duration_ms=120_000)
         tracks = await w.run_video(video_id)
         for track in tracks:
             assert track.qc is not None
             assert track.qc["cues_after"] > 0
             assert track.qc["lines_over_limit_after"] == 0
-        spoken = next(t for t in tracks if t.target == "*")
-        assert spoken.qc is not None
-        assert [r["reason"] for r in spoken.qc["removed"]] == ["known_phrase"]
+            # The simulator ends each transcript with a "thanks for watching" in silence.
+            assert [r["reason"] for r in track.qc["removed"]] == ["known_phrase"], track.language
         for sub in await w.subtitles(video_id):
             for cue in _parse_independently(sub["vtt"]):
                 assert all(len(line) <= 42 for line in cue.text.splitlines()), cue.text
                 assert "thanks for watching" not in cue.text.lower()
                 assert "merci d'avoir regardé" not in cue.text.lower()
+                assert "zuschauen" not in cue.text.lower()

@@ -22,7 +22,7 @@ KNOWN_PHRASES: tuple[str, ...] = (
     r"(n oubliez pas de )?(vous abonner|abonnez vous)( à (la|ma|notre) chaîne)?",
     r"sous titr(es|age)( réalisés?| faits?)?( (par|de|pour) .*| st \d+| société radio canada)",
     # German
-    r"(vielen )?dank (fürs|für s|für das|für ihr) zu(sehen|schauen)",
+    r"(vielen )?danke? (fürs|für s|für das|für ihr) zu(sehen|schauen)",
     r"(bitte )?(abonniert|abonniere|abonnieren sie) (den|meinen|unseren) kanal",
     r"untertitel(ung)? (im auftrag|von|der|des|durch|für) .*",
     r"copyright wdr \d+",
