@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import io
 import itertools
 import json
 from typing import Any
@@ -631,7 +632,8 @@ def _their_cues(vtt: str) -> list[tuple[float, float, str]]:
 )
 def test_track_text(result: dict[str, Any], source: str, cues: list[Any]) -> None:
     """Valid vttContent is used; anything else is rebuilt from subtitles[] as valid WebVTT."""
-    text = pipeline.track_text(result, "eng", "netflix")
+    # Preset "off" leaves the cues as Gcore sent them, so the source is visible exactly.
+    text = pipeline.track_text(result, "eng", "off")
     assert text.source == source
     assert not text.no_speech
     assert text.vtt is not None
@@ -667,6 +669,34 @@ def test_track_text_no_speech(result: dict[str, Any]) -> None:
     assert text.no_speech
     assert text.vtt is None
     assert text.source == "none"
+
+
+def test_track_text_normalises_for_the_preset() -> None:
+    """With a preset the cues are re-flowed and the QC report travels with the text."""
+    long_line = (
+        "Three years ago our building put two hives on the roof, mostly as an experiment, "
+        "and nobody expected them to survive the first winter."
+    )
+    result = {
+        "subtitles": [
+            {"start_time": "00:00:01.000", "end_time": "00:00:08.000", "text": long_line},
+            {
+                "start_time": "00:00:10.000",
+                "end_time": "00:00:12.000",
+                "text": "Thanks for watching!",
+            },
+        ]
+    }
+    text = pipeline.track_text(result, "eng", "netflix")
+    assert text.vtt is not None
+    assert text.qc is not None
+    assert all(len(line) <= 42 for cue in _their_cue_lines(text.vtt) for line in cue)
+    assert [r["text"] for r in text.qc["removed"]] == ["Thanks for watching!"]
+    assert text.qc["lines_over_limit_before"] > text.qc["lines_over_limit_after"] == 0
+
+
+def _their_cue_lines(vtt: str) -> list[list[str]]:
+    return [c.text.splitlines() for c in webvtt.from_buffer(io.StringIO(vtt))]
 
 
 def test_track_text_rejects_malformed_segments() -> None:
