@@ -104,6 +104,25 @@ def _dispatch(args: argparse.Namespace) -> int:
     raise AssertionError(args.command)
 
 
+def uvicorn_config(settings: Settings, app: Any) -> Any:
+    """How ``serve`` runs uvicorn: no access log, proxies trusted only when configured."""
+    import uvicorn
+
+    trusted = settings.forwarded_allow_ips
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        # The webhook token is a secret in the URL path: never write it to an access log.
+        access_log=False,
+        # Never uvicorn's default (127.0.0.1): an empty list believes no X-Forwarded-For.
+        proxy_headers=bool(trusted),
+        forwarded_allow_ips=trusted or [],
+        log_config=None,
+        timeout_graceful_shutdown=10,
+    )
+
+
 def _serve(settings: Settings) -> int:
     import uvicorn
 
@@ -112,18 +131,7 @@ def _serve(settings: Settings) -> int:
     settings.require("secret_keys")
     if settings.sweeper == "on":
         settings.require("gcore_api_key")
-    trusted = settings.forwarded_allow_ips
-    config = uvicorn.Config(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        # The webhook token is a secret in the URL path: never write it to an access log.
-        access_log=False,
-        proxy_headers=bool(trusted),
-        forwarded_allow_ips=trusted or [],
-        log_config=None,
-        timeout_graceful_shutdown=10,
-    )
+    config = uvicorn_config(settings, create_app(settings))
     # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal to the handler that
     # was installed before it. Ours makes that a clean exit 0 instead of death by signal.
     signal.signal(signal.SIGTERM, lambda signum, frame: None)
