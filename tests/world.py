@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from tests.support.servers import serve_in_thread
 
 from handler import tokens
 from handler.app import create_app
@@ -27,6 +26,7 @@ from handler.gcore import GcoreClient
 from handler.ledger import TRACK_TERMINAL_STATES, Ledger, TrackJob
 from handler.simulator import SimulatorConfig, create_simulator_app
 from handler.sweeper import Sweeper
+from tests.support.servers import serve_in_thread
 
 API_KEY = "test-api-key"
 SECRET = "test-secret-key"
