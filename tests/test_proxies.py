@@ -2,44 +2,17 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
 from handler import tokens
-from handler.app import create_app
-from handler.cli import uvicorn_config
 from handler.config import Settings
+from tests.support.servers import serve_service
 
 SECRET = "proxy-test-secret"
 PAYLOAD = {"type": "video", "message": {"video": {"id": 42, "status": "pending"}}}
-
-
-@contextmanager
-def serving(settings: Settings) -> Iterator[str]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn_config(settings, create_app(settings)))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
 
 
 def _settings(tmp_path: Path, trusted: str) -> Settings:
@@ -70,7 +43,7 @@ def test_forwarded_for_is_believed_only_from_trusted_proxies(
     """X-Forwarded-For decides the source only when the peer is a configured proxy."""
     settings = _settings(tmp_path, trusted)
     token = tokens.mint(tokens.Profile(languages=("fre",)), settings.signing_keys)
-    with serving(settings) as url:
+    with serve_service(settings) as url:
         response = httpx.post(
             f"{url}/webhooks/gcore/{token}",
             json=PAYLOAD,
@@ -81,7 +54,7 @@ def test_forwarded_for_is_believed_only_from_trusted_proxies(
 
 def test_probes_are_not_behind_the_allow_list(tmp_path: Path) -> None:
     """Health probes answer from anywhere; only webhook paths are gated by source."""
-    with serving(_settings(tmp_path, "")) as url:
+    with serve_service(_settings(tmp_path, "")) as url:
         assert httpx.get(f"{url}/healthz").status_code == 200
         assert httpx.get(f"{url}/readyz").status_code == 200
         metrics = httpx.get(f"{url}/metrics")
