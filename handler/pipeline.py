@@ -234,11 +234,31 @@ def job_marker(video_id: int, target: str, attempt: int) -> str:
     return f"{MARKER}:{video_id}:{key}:{attempt}"
 
 
-def entity_data(video_id: int, target: str, attempt: int) -> str:
+def entity_data(video_id: int, target: str, attempt: int, profile: Profile) -> str:
+    """``client_entity_data``: our job key plus the profile, so a lost ledger can be rebuilt
+    from Gcore alone (``autosubs recover``)."""
     return json.dumps(
-        {"autosubs": 1, "video_id": video_id, "target": target, "attempt": attempt},
+        {
+            "autosubs": 1,
+            "video_id": video_id,
+            "target": target,
+            "attempt": attempt,
+            "profile": profile.model_dump(mode="json"),
+        },
         separators=(",", ":"),
     )
+
+
+def parse_entity_data(text: str | None) -> tuple[int, str, int, Profile] | None:
+    """The job key and profile from one of our tasks, or None for anyone else's."""
+    try:
+        data = json.loads(text or "")
+        if not isinstance(data, dict) or data.get("autosubs") != 1:
+            return None
+        profile = Profile.model_validate(data["profile"])
+        return int(data["video_id"]), str(data["target"]), int(data["attempt"]), profile
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 @dataclass(slots=True)

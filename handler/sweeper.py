@@ -75,7 +75,7 @@ class Sweeper:
         while not stop.is_set():
             self._wake.clear()
             try:
-                await self.sweep_once()
+                await self.sweep_once(stop)
             except LedgerError as exc:
                 # The database may be briefly locked or restarting: say so, try next tick.
                 log.error("sweep_ledger_error", error=str(exc))
@@ -94,10 +94,15 @@ class Sweeper:
             return interval
         return min(interval, max(0.0, due - self.clock()))
 
-    async def sweep_once(self) -> int:
-        """One pass: work every job that is due now. Returns how many job steps ran."""
+    async def sweep_once(self, stop: asyncio.Event | None = None) -> int:
+        """One pass: work every job that is due now. Returns how many job steps ran.
+
+        When ``stop`` is set, no new jobs are claimed; the steps in hand finish.
+        """
         worked = 0
         for _ in range(_MAX_ROUNDS):
+            if stop is not None and stop.is_set():
+                break
             now = self.clock()
             videos = await self.ledger.claim_videos(
                 self.owner,
@@ -297,7 +302,9 @@ class Sweeper:
                 audio_language=source,
                 subtitles_language=job.language if translating else None,
                 client_user_id=pipeline.job_marker(job.video_id, job.target, attempt),
-                client_entity_data=pipeline.entity_data(job.video_id, job.target, attempt),
+                client_entity_data=pipeline.entity_data(
+                    job.video_id, job.target, attempt, video.profile
+                ),
             )
         except GcoreUnavailable as exc:
             if exc.status is not None and (exc.status == 429 or exc.status == 400):

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import webvtt
 
-from handler import pipeline
+from handler import languages, pipeline
 from handler.gcore import Rendition, Subtitle, Video
 from handler.ledger import SPOKEN, NewTrack
 from handler.subtitles import VttError
@@ -395,16 +395,27 @@ def test_job_markers_are_distinct() -> None:
     ("video_id", "target", "attempt"), [(42, SPOKEN, 1), (42, "fre", 3), (1, "ger", 10)]
 )
 def test_entity_data(video_id: int, target: str, attempt: int) -> None:
-    """client_entity_data is compact JSON carrying our job key."""
-    text = pipeline.entity_data(video_id, target, attempt)
+    """client_entity_data is compact JSON carrying our job key and the profile."""
+    profile = Profile(languages=tuple(languages.all_codes()[:20]), audio_language="eng")
+    text = pipeline.entity_data(video_id, target, attempt, profile)
     assert json.loads(text) == {
         "autosubs": 1,
         "video_id": video_id,
         "target": target,
         "attempt": attempt,
+        "profile": profile.model_dump(mode="json"),
     }
     assert " " not in text
-    assert len(text) <= 4096  # Gcore's client_entity_data limit
+    assert len(text) <= 4096  # Gcore's client_entity_data limit, even with 20 languages
+    assert pipeline.parse_entity_data(text) == (video_id, target, attempt, profile)
+
+
+@pytest.mark.parametrize(
+    "text", [None, "", "{}", "not json", '{"autosubs": 2}', '{"autosubs": 1, "video_id": 1}', "[]"]
+)
+def test_parse_entity_data_ignores_other_tasks(text: str | None) -> None:
+    """Tasks that are not ours (Gcore's own, other tools') parse to None."""
+    assert pipeline.parse_entity_data(text) is None
 
 
 @pytest.mark.parametrize(
