@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     gcore_retries: int = Field(4, ge=0, validation_alias=_env("AUTOSUBS_GCORE_RETRIES"))
     lease_seconds: float = Field(300.0, gt=0, validation_alias=_env("AUTOSUBS_LEASE_SECONDS"))
     batch_size: int = Field(50, ge=1, validation_alias=_env("AUTOSUBS_BATCH_SIZE"))
+    # Gcore queues at most 100 AI tasks per account and refuses more: stay well below.
+    max_active_tasks: int = Field(
+        50, ge=1, le=100, validation_alias=_env("AUTOSUBS_MAX_ACTIVE_TASKS")
+    )
 
     @field_validator("allowed_cidrs")
     @classmethod
