@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import urllib.parse
 from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
@@ -34,6 +35,48 @@ def parse_networks(value: str, variable: str) -> list[IPNetwork]:
         except ValueError as exc:
             raise ValueError(f"{variable}: {part!r} is not an IP address or CIDR block") from exc
     return networks
+
+
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+def check_database_url(url: str) -> None:
+    """Raise ValueError (naming the variable, never the password) unless the ledger URL is
+    ``sqlite:///PATH`` or a libpq ``postgresql://`` / ``postgres://`` URL."""
+    name = "AUTOSUBS_DATABASE_URL"
+    if url.startswith("sqlite:///"):
+        if not url.removeprefix("sqlite:///").strip():
+            raise ValueError(f"{name}: sqlite:/// needs a file path, e.g. sqlite:///./autosubs.db")
+        return
+    if not url.startswith(POSTGRES_SCHEMES):
+        raise ValueError(
+            f"{name}: expected sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DB, "
+            f"got {redact_database_url(url)!r}"
+        )
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError as exc:
+        raise ValueError(f"{name}: malformed PostgreSQL URL ({str(exc).strip()})") from None
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        conninfo_to_dict(url)
+    except Exception as exc:  # psycopg.ProgrammingError; libpq's message names no password
+        raise ValueError(f"{name}: malformed PostgreSQL URL ({str(exc).strip()})") from None
+
+
+def redact_database_url(url: str) -> str:
+    """The URL with any password replaced by ``***``, for logs and error messages."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return "<unparseable URL>"
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rpartition("@")[2]
+    user = parts.username or ""
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
 
 
 class Settings(BaseSettings):
@@ -92,10 +135,7 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _check_database(cls, value: str) -> str:
-        if not value.startswith("sqlite:///"):
-            raise ValueError(
-                "only sqlite:///PATH is supported in this version (PostgreSQL is planned)"
-            )
+        check_database_url(value)
         return value
 
     @property
@@ -122,6 +162,11 @@ class Settings(BaseSettings):
     @property
     def sqlite_path(self) -> str:
         return self.database_url.removeprefix("sqlite:///")
+
+    @property
+    def database_label(self) -> str:
+        """The ledger URL, safe to log (password masked)."""
+        return redact_database_url(self.database_url)
 
     def require(self, *fields: str) -> None:
         """Raise ConfigError naming the environment variable of the first missing field."""

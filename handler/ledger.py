@@ -1,10 +1,19 @@
 """The durable job ledger: one row per video, one per (video, target language) track job.
 
-SQLite in WAL mode. Every write is one short transaction that never awaits, so the webhook
-route and the sweeper can share a connection on one event loop, and several processes can
-share the file (SQLite serialises writers; ``busy_timeout`` waits for the lock). Claims take
-a lease (``lease_owner``/``lease_until``); every result is recorded only while the lease is
-still ours, so a sweeper that lost its lease can never overwrite a newer result.
+Two backends behind one interface (``LedgerProtocol``), chosen by ``open_ledger(url)``:
+
+- ``sqlite:///PATH`` — this module's ``SqliteLedger``, SQLite in WAL mode: one process (or a
+  few on one host) sharing a file.
+- ``postgresql://…`` — ``handler.ledger_pg.PostgresLedger``, for several replicas.
+
+Claims take a lease (``lease_owner``/``lease_until``); every result is recorded only while
+the lease is still ours, so a sweeper that lost its lease can never overwrite a newer result
+(it gets ``LeaseLost``). Schema changes are numbered migrations, applied when a ledger opens
+(and by ``autosubs migrate``); a ledger written by a newer autosubs is refused.
+
+For SQLite every write is one short transaction that never awaits, so the webhook route and
+the sweeper can share a connection on one event loop, and several processes can share the
+file (SQLite serialises writers; ``busy_timeout`` waits for the lock).
 """
 
 from __future__ import annotations
@@ -12,11 +21,11 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from handler.errors import LedgerError
 from handler.tokens import Profile
@@ -25,79 +34,41 @@ SPOKEN = "*"  # the target key of the transcription job: "whatever language is s
 
 VIDEO_DUE_STATES = ("new", "waiting")
 TRACK_DUE_STATES = ("planned", "creating", "task_started", "cancelling")
+TRACK_ACTIVE_STATES = ("creating", "task_started")  # an AI task exists (or is being made)
 TRACK_TERMINAL_STATES = ("attached", "skipped", "failed", "cancelled")
 
-_SCHEMA_VERSION = 1
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS videos (
-    video_id        INTEGER PRIMARY KEY,
-    profile         TEXT    NOT NULL,
-    state           TEXT    NOT NULL,
-    reason          TEXT,
-    event_status    TEXT,
-    mp4_url         TEXT,
-    duration_s      REAL,
-    source_language TEXT,
-    existing        TEXT    NOT NULL DEFAULT '[]',
-    next_run_at     REAL    NOT NULL,
-    lease_owner     TEXT,
-    lease_until     REAL    NOT NULL DEFAULT 0,
-    created_at      REAL    NOT NULL,
-    updated_at      REAL    NOT NULL
-);
-CREATE INDEX IF NOT EXISTS videos_due ON videos (next_run_at)
-    WHERE state IN ('new', 'waiting');
-
-CREATE TABLE IF NOT EXISTS tracks (
-    video_id        INTEGER NOT NULL REFERENCES videos (video_id),
-    target          TEXT    NOT NULL,
-    kind            TEXT    NOT NULL,
-    state           TEXT    NOT NULL,
-    language        TEXT,
-    task_id         TEXT,
-    subtitle_id     INTEGER,
-    reason          TEXT,
-    attempts        INTEGER NOT NULL DEFAULT 0,
-    errors          INTEGER NOT NULL DEFAULT 0,
-    progress        INTEGER,
-    polls           INTEGER NOT NULL DEFAULT 0,
-    task_created_at REAL,
-    task_done_at    REAL,
-    qc              TEXT,
-    next_run_at     REAL    NOT NULL,
-    lease_owner     TEXT,
-    lease_until     REAL    NOT NULL DEFAULT 0,
-    created_at      REAL    NOT NULL,
-    updated_at      REAL    NOT NULL,
-    PRIMARY KEY (video_id, target)
-);
-CREATE INDEX IF NOT EXISTS tracks_due ON tracks (next_run_at)
-    WHERE state IN ('planned', 'creating', 'task_started', 'cancelling');
-
-CREATE TABLE IF NOT EXISTS events (
-    id          INTEGER PRIMARY KEY AUTOINCREMENT,
-    video_id    INTEGER NOT NULL,
-    type        TEXT    NOT NULL,
-    status      TEXT,
-    token_fp    TEXT,
-    received_at REAL    NOT NULL
-);
-CREATE INDEX IF NOT EXISTS events_video ON events (video_id, received_at);
-"""
-
-_TRACK_COLUMNS = frozenset(
+# Columns a result may write; everything else (keys, leases, timestamps) is the ledger's.
+TRACK_COLUMNS = frozenset(
     {
         "state", "language", "task_id", "subtitle_id", "reason", "attempts", "errors",
         "progress", "polls", "task_created_at", "task_done_at", "qc", "next_run_at",
     }
 )  # fmt: skip
-_VIDEO_COLUMNS = frozenset(
+VIDEO_COLUMNS = frozenset(
     {"state", "reason", "mp4_url", "duration_s", "source_language", "existing", "next_run_at"}
 )
 
 
 class LeaseLost(LedgerError):
     """Another sweeper took this job over (our lease expired); the result was not recorded."""
+
+
+def _json(value: Any) -> Any:
+    """SQLite stores JSON as text; PostgreSQL's jsonb arrives already decoded."""
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+def check_columns(fields: Mapping[str, Any], allowed: frozenset[str], what: str) -> None:
+    unknown = set(fields) - allowed
+    if unknown:
+        raise ValueError(f"not {what} columns: {sorted(unknown)}")
+
+
+def newer_schema(version: int, known: int) -> LedgerError:
+    return LedgerError(
+        f"the ledger has schema version {version}, newer than this autosubs ({known}): "
+        "upgrade autosubs"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,23 +81,23 @@ class VideoJob:
     mp4_url: str | None
     duration_s: float | None
     source_language: str | None
-    existing: tuple[str, ...]
+    existing: tuple[Any, ...]
     next_run_at: float
     created_at: float
     updated_at: float
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> VideoJob:
+    def from_row(cls, row: Mapping[str, Any] | sqlite3.Row) -> VideoJob:
         return cls(
             video_id=row["video_id"],
-            profile=Profile.model_validate_json(row["profile"]),
+            profile=Profile.model_validate(_json(row["profile"])),
             state=row["state"],
             reason=row["reason"],
             event_status=row["event_status"],
             mp4_url=row["mp4_url"],
             duration_s=row["duration_s"],
             source_language=row["source_language"],
-            existing=tuple(json.loads(row["existing"] or "[]")),
+            existing=tuple(_json(row["existing"]) or ()),
             next_run_at=row["next_run_at"],
             created_at=row["created_at"],
             updated_at=row["updated_at"],
@@ -155,7 +126,7 @@ class TrackJob:
     updated_at: float
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> TrackJob:
+    def from_row(cls, row: Mapping[str, Any] | sqlite3.Row) -> TrackJob:
         return cls(
             video_id=row["video_id"],
             target=row["target"],
@@ -171,7 +142,7 @@ class TrackJob:
             polls=row["polls"],
             task_created_at=row["task_created_at"],
             task_done_at=row["task_done_at"],
-            qc=json.loads(row["qc"]) if row["qc"] else None,
+            qc=_json(row["qc"]) if row["qc"] else None,
             next_run_at=row["next_run_at"],
             created_at=row["created_at"],
             updated_at=row["updated_at"],
@@ -180,6 +151,11 @@ class TrackJob:
     @property
     def key(self) -> str:
         return f"{self.video_id}:{self.target}"
+
+
+def by_due(jobs: list[Any]) -> list[Any]:
+    """Claimed jobs in due order (UPDATE … RETURNING promises no order)."""
+    return sorted(jobs, key=lambda j: (j.next_run_at, j.video_id, getattr(j, "target", "")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,10 +170,266 @@ class NewTrack:
     subtitle_id: int | None = None
 
 
-class Ledger:
-    """All reads and writes of autosubs state. Methods are async for the callers' sake."""
+@dataclass(frozen=True, slots=True)
+class RestoredTrack:
+    """A track job rebuilt from what Gcore knows (``autosubs recover``)."""
 
-    def __init__(self, path: str) -> None:
+    target: str
+    kind: str
+    state: str
+    language: str | None = None
+    task_id: str | None = None
+    subtitle_id: int | None = None
+    attempts: int = 0
+    task_created_at: float | None = None
+    reason: str | None = None
+
+
+class LedgerProtocol(Protocol):
+    """What the webhook route, the sweeper and the CLI may ask of a ledger (either backend).
+
+    Times are epoch seconds; ``now`` defaults to the wall clock. Methods that record a
+    result for a claimed job raise ``LeaseLost`` when ``owner`` no longer holds its lease;
+    anything the database refuses or cannot do is a ``LedgerError``.
+    """
+
+    async def aclose(self) -> None: ...
+    async def ping(self) -> None: ...
+    async def migrate(self, *, target: int = ...) -> int: ...
+    async def schema_version(self) -> int: ...
+
+    async def record_video_event(
+        self,
+        video_id: int,
+        profile: Profile,
+        *,
+        event_status: str | None,
+        due_in: float,
+        token_fp: str,
+        now: float | None = None,
+    ) -> bool: ...
+    async def record_video_delete(
+        self, video_id: int, *, token_fp: str, now: float | None = None
+    ) -> int: ...
+
+    async def claim_videos(
+        self, owner: str, *, limit: int, lease_seconds: float, now: float | None = None
+    ) -> list[VideoJob]: ...
+    async def claim_tracks(
+        self,
+        owner: str,
+        *,
+        limit: int,
+        lease_seconds: float,
+        now: float | None = None,
+        max_active: int | None = None,
+    ) -> list[TrackJob]: ...
+    async def next_due_at(self) -> float | None: ...
+    async def release_track(self, job: TrackJob, owner: str) -> None: ...
+    async def release_all(self, owner: str) -> int: ...
+    async def active_task_count(self) -> int: ...
+    async def explain_claim(self) -> str: ...
+
+    async def update_video(
+        self, video_id: int, owner: str, *, now: float | None = None, **fields: Any
+    ) -> None: ...
+    async def defer_video(
+        self, job: VideoJob, owner: str, *, delay: float, now: float | None = None, **fields: Any
+    ) -> None: ...
+    async def plan_video(
+        self,
+        video_id: int,
+        owner: str,
+        tracks: list[NewTrack],
+        *,
+        now: float | None = None,
+        **video_fields: Any,
+    ) -> None: ...
+    async def update_track(
+        self,
+        job: TrackJob,
+        owner: str,
+        *,
+        now: float | None = None,
+        release: bool = True,
+        **fields: Any,
+    ) -> None: ...
+    async def finish_source(
+        self,
+        job: TrackJob,
+        owner: str,
+        *,
+        translations: dict[str, tuple[str, str | None]],
+        source_language: str | None = None,
+        now: float | None = None,
+        **fields: Any,
+    ) -> None: ...
+    async def restore_video(
+        self,
+        video_id: int,
+        profile: Profile,
+        *,
+        mp4_url: str | None,
+        duration_s: float | None,
+        source_language: str | None,
+        existing: Sequence[Any],
+        tracks: list[RestoredTrack],
+        now: float | None = None,
+    ) -> bool: ...
+
+    async def get_video(self, video_id: int) -> VideoJob | None: ...
+    async def tracks_of(self, video_id: int) -> list[TrackJob]: ...
+    async def videos(self, limit: int = 1000) -> list[VideoJob]: ...
+    async def counts(self) -> dict[str, dict[str, int]]: ...
+    async def event_count(self) -> int: ...
+
+
+async def open_ledger(database_url: str, *, migrate: bool = True) -> LedgerProtocol:
+    """Open the ledger ``AUTOSUBS_DATABASE_URL`` names, applying migrations unless told not to.
+
+    Close it with ``await ledger.aclose()``.
+    """
+    if database_url.startswith(("postgresql://", "postgres://")):
+        from handler import ledger_pg
+
+        return await ledger_pg.PostgresLedger.open(database_url, migrate=migrate)
+    if database_url.startswith("sqlite:///"):
+        return SqliteLedger(database_url.removeprefix("sqlite:///"), migrate=migrate)
+    raise LedgerError(
+        "AUTOSUBS_DATABASE_URL must start with sqlite:///, postgresql:// or postgres://"
+    )
+
+
+# --- SQLite ----------------------------------------------------------------------------------
+
+# Migration N is the statements that bring a ledger from version N-1 to N (PRAGMA
+# user_version). Never edit a released migration: add the next one.
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (  # 1: the first schema
+        """CREATE TABLE IF NOT EXISTS videos (
+            video_id        INTEGER PRIMARY KEY,
+            profile         TEXT    NOT NULL,
+            state           TEXT    NOT NULL,
+            reason          TEXT,
+            event_status    TEXT,
+            mp4_url         TEXT,
+            duration_s      REAL,
+            source_language TEXT,
+            existing        TEXT    NOT NULL DEFAULT '[]',
+            next_run_at     REAL    NOT NULL,
+            lease_owner     TEXT,
+            lease_until     REAL    NOT NULL DEFAULT 0,
+            created_at      REAL    NOT NULL,
+            updated_at      REAL    NOT NULL
+        )""",
+        """CREATE INDEX IF NOT EXISTS videos_due ON videos (next_run_at)
+            WHERE state IN ('new', 'waiting')""",
+        """CREATE TABLE IF NOT EXISTS tracks (
+            video_id        INTEGER NOT NULL REFERENCES videos (video_id),
+            target          TEXT    NOT NULL,
+            kind            TEXT    NOT NULL,
+            state           TEXT    NOT NULL,
+            language        TEXT,
+            task_id         TEXT,
+            subtitle_id     INTEGER,
+            reason          TEXT,
+            attempts        INTEGER NOT NULL DEFAULT 0,
+            errors          INTEGER NOT NULL DEFAULT 0,
+            progress        INTEGER,
+            polls           INTEGER NOT NULL DEFAULT 0,
+            task_created_at REAL,
+            task_done_at    REAL,
+            qc              TEXT,
+            next_run_at     REAL    NOT NULL,
+            lease_owner     TEXT,
+            lease_until     REAL    NOT NULL DEFAULT 0,
+            created_at      REAL    NOT NULL,
+            updated_at      REAL    NOT NULL,
+            PRIMARY KEY (video_id, target)
+        )""",
+        """CREATE INDEX IF NOT EXISTS tracks_due ON tracks (next_run_at)
+            WHERE state IN ('planned', 'creating', 'task_started', 'cancelling')""",
+        """CREATE TABLE IF NOT EXISTS events (
+            id          INTEGER PRIMARY KEY AUTOINCREMENT,
+            video_id    INTEGER NOT NULL,
+            type        TEXT    NOT NULL,
+            status      TEXT,
+            token_fp    TEXT,
+            received_at REAL    NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS events_video ON events (video_id, received_at)",
+    ),
+    (  # 2: the active-task cap and release_all look rows up by state and by lease owner
+        "CREATE INDEX IF NOT EXISTS tracks_state ON tracks (state, lease_until)",
+        """CREATE INDEX IF NOT EXISTS tracks_leased ON tracks (lease_owner)
+            WHERE lease_owner IS NOT NULL""",
+        """CREATE INDEX IF NOT EXISTS videos_leased ON videos (lease_owner)
+            WHERE lease_owner IS NOT NULL""",
+    ),
+)
+SCHEMA_VERSION = len(_MIGRATIONS)
+
+# The track claim. Jobs that have (or are making) a task are always claimable; ``planned``
+# ones, which would start a new AI task, at most :budget of them. Both halves walk the
+# partial index of due jobs in due order (its exact state list makes it usable; INDEXED BY
+# keeps SQLite from preferring tracks_state, which would read every non-due planned job).
+_CLAIM_TRACKS = """
+UPDATE tracks SET lease_owner = :owner, lease_until = :until WHERE rowid IN (
+    SELECT rid FROM (
+        SELECT rid, next_run_at FROM (
+            SELECT rowid AS rid, next_run_at FROM tracks INDEXED BY tracks_due
+            WHERE state IN ('planned', 'creating', 'task_started', 'cancelling')
+              AND state != 'planned' AND next_run_at <= :now AND lease_until < :now
+            ORDER BY next_run_at LIMIT :limit)
+        UNION ALL
+        SELECT rid, next_run_at FROM (
+            SELECT rowid AS rid, next_run_at FROM tracks INDEXED BY tracks_due
+            WHERE state IN ('planned', 'creating', 'task_started', 'cancelling')
+              AND state = 'planned' AND next_run_at <= :now AND lease_until < :now
+            ORDER BY next_run_at LIMIT :budget)
+    ) ORDER BY next_run_at LIMIT :limit
+) RETURNING *
+"""
+# Tasks in flight on the account, plus planned jobs someone is about to start one for.
+_BUSY = """
+SELECT (SELECT COUNT(*) FROM tracks WHERE state IN ('creating', 'task_started'))
+     + (SELECT COUNT(*) FROM tracks WHERE state = 'planned' AND lease_until >= :now)
+"""
+_INSERT_TRACK = """
+INSERT INTO tracks (video_id, target, kind, state, language, reason, subtitle_id, task_id,
+                    attempts, task_created_at, next_run_at, created_at, updated_at)
+VALUES (:video_id, :target, :kind, :state, :language, :reason, :subtitle_id, :task_id,
+        :attempts, :task_created_at, :now, :now, :now)
+ON CONFLICT DO NOTHING
+"""
+
+
+def track_params(video_id: int, track: NewTrack | RestoredTrack, now: float) -> dict[str, Any]:
+    """Insert parameters of a planned (NewTrack) or rebuilt (RestoredTrack) track job."""
+    task: dict[str, Any] = {"task_id": None, "attempts": 0, "task_created_at": None}
+    if isinstance(track, RestoredTrack):
+        task = {
+            "task_id": track.task_id,
+            "attempts": track.attempts,
+            "task_created_at": track.task_created_at,
+        }
+    return {
+        "video_id": video_id,
+        "target": track.target,
+        "kind": track.kind,
+        "state": track.state,
+        "language": track.language,
+        "reason": track.reason,
+        "subtitle_id": track.subtitle_id,
+        "now": now,
+        **task,
+    }
+
+
+class SqliteLedger:
+    """The SQLite backend. Methods are async for the callers' sake; none of them awaits."""
+
+    def __init__(self, path: str, *, migrate: bool = True) -> None:
         self.path = path
         try:
             if path != ":memory:":
@@ -211,20 +443,28 @@ class Ledger:
             # durability the webhook's 202 promises; only an OS crash can lose the last ones.
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=ON")
-            self._migrate()
+            if migrate:
+                self._migrate(SCHEMA_VERSION)
+            elif self._version() > SCHEMA_VERSION:
+                raise newer_schema(self._version(), SCHEMA_VERSION)
         except sqlite3.Error as exc:
             raise LedgerError(f"cannot open the ledger at {path}: {exc}") from exc
 
-    def _migrate(self) -> None:
-        version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        if version > _SCHEMA_VERSION:
-            raise LedgerError(
-                f"the ledger has schema version {version}, newer than this autosubs "
-                f"({_SCHEMA_VERSION}): upgrade autosubs"
-            )
-        # executescript commits on its own; every statement is idempotent (IF NOT EXISTS).
-        self._db.executescript(_SCHEMA)
-        self._db.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
+    def _version(self) -> int:
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    def _migrate(self, target: int) -> None:
+        """Apply migrations up to ``target``, each in its own transaction."""
+        if self._version() > SCHEMA_VERSION:
+            raise newer_schema(self._version(), SCHEMA_VERSION)
+        for version in range(self._version() + 1, target + 1):
+            with self._tx() as db:
+                # Re-read under the write lock: another process may have migrated meanwhile.
+                if self._version() >= version:
+                    continue
+                for statement in _MIGRATIONS[version - 1]:
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version = {version}")
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -242,11 +482,22 @@ class Ledger:
     def close(self) -> None:
         self._db.close()
 
+    async def aclose(self) -> None:
+        self.close()
+
     async def ping(self) -> None:
         try:
             self._db.execute("SELECT 1 FROM videos LIMIT 1").fetchall()
         except sqlite3.Error as exc:
             raise LedgerError(f"ledger unreachable: {exc}") from exc
+
+    async def migrate(self, *, target: int = SCHEMA_VERSION) -> int:
+        """Apply pending migrations (up to ``target``); returns the schema version in force."""
+        self._migrate(target)
+        return self._version()
+
+    async def schema_version(self) -> int:
+        return self._version()
 
     # --- webhooks -------------------------------------------------------------------------
 
@@ -335,22 +586,60 @@ class Ledger:
                 ") RETURNING *",
                 (owner, now + lease_seconds, now, now, limit),
             ).fetchall()
-        return [VideoJob.from_row(row) for row in rows]
+        return by_due([VideoJob.from_row(row) for row in rows])
 
     async def claim_tracks(
-        self, owner: str, *, limit: int, lease_seconds: float, now: float | None = None
+        self,
+        owner: str,
+        *,
+        limit: int,
+        lease_seconds: float,
+        now: float | None = None,
+        max_active: int | None = None,
     ) -> list[TrackJob]:
+        """Lease up to ``limit`` due track jobs, most overdue first.
+
+        With ``max_active``, ``planned`` jobs (each would start an AI task) are only taken
+        while tasks in flight plus planned jobs under a lease stay below it. BEGIN IMMEDIATE
+        makes this count-then-claim atomic across processes.
+        """
         now = time.time() if now is None else now
         with self._tx() as db:
+            budget = limit
+            if max_active is not None:
+                busy = int(db.execute(_BUSY, {"now": now}).fetchone()[0])
+                budget = max(0, min(limit, max_active - busy))
             rows = db.execute(
-                "UPDATE tracks SET lease_owner = ?, lease_until = ? WHERE rowid IN ("
-                " SELECT rowid FROM tracks"
-                " WHERE state IN ('planned', 'creating', 'task_started', 'cancelling')"
-                " AND next_run_at <= ? AND lease_until < ? ORDER BY next_run_at LIMIT ?"
-                ") RETURNING *",
-                (owner, now + lease_seconds, now, now, limit),
-            ).fetchall()
-        return [TrackJob.from_row(row) for row in rows]
+                _CLAIM_TRACKS,
+                {"owner": owner, "until": now + lease_seconds, "now": now, "limit": limit,
+                 "budget": budget},
+            ).fetchall()  # fmt: skip
+        return by_due([TrackJob.from_row(row) for row in rows])
+
+    async def release_all(self, owner: str) -> int:
+        """Give back every lease ``owner`` holds (graceful shutdown); returns how many."""
+        with self._tx() as db:
+            return sum(
+                db.execute(
+                    f"UPDATE {table} SET lease_owner = NULL, lease_until = 0 WHERE lease_owner = ?",
+                    (owner,),
+                ).rowcount
+                for table in ("videos", "tracks")
+            )
+
+    async def active_task_count(self) -> int:
+        """Track jobs whose AI task is in flight (or being created) on the account."""
+        row = self._db.execute(
+            "SELECT COUNT(*) FROM tracks WHERE state IN ('creating', 'task_started')"
+        ).fetchone()
+        return int(row[0])
+
+    async def explain_claim(self) -> str:
+        """The query plan of the track claim (SQLite's EXPLAIN QUERY PLAN details)."""
+        now = time.time()
+        params = {"owner": "explain", "until": now, "now": now, "limit": 50, "budget": 50}
+        rows = self._db.execute("EXPLAIN QUERY PLAN " + _CLAIM_TRACKS, params).fetchall()
+        return "\n".join(str(row["detail"]) for row in rows)
 
     async def next_due_at(self) -> float | None:
         row = self._db.execute(
@@ -390,9 +679,7 @@ class Ledger:
     def _update_video(
         self, db: sqlite3.Connection, video_id: int, owner: str, now: float, fields: dict[str, Any]
     ) -> None:
-        unknown = set(fields) - _VIDEO_COLUMNS
-        if unknown:
-            raise ValueError(f"not video columns: {sorted(unknown)}")
+        check_columns(fields, VIDEO_COLUMNS, "video")
         values = {k: json.dumps(v) if k == "existing" else v for k, v in fields.items()}
         sets = "".join(f"{column} = :{column}, " for column in values)
         cursor = db.execute(
@@ -416,16 +703,38 @@ class Ledger:
         now = time.time() if now is None else now
         with self._tx() as db:
             self._update_video(db, video_id, owner, now, {"state": "planned", **video_fields})
-            db.executemany(
-                "INSERT INTO tracks (video_id, target, kind, state, language, reason, "
-                "subtitle_id, next_run_at, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                [
-                    (video_id, t.target, t.kind, t.state, t.language, t.reason, t.subtitle_id,
-                     now, now, now)
-                    for t in tracks
-                ],
-            )  # fmt: skip
+            db.executemany(_INSERT_TRACK, [track_params(video_id, t, now) for t in tracks])
+
+    async def restore_video(
+        self,
+        video_id: int,
+        profile: Profile,
+        *,
+        mp4_url: str | None,
+        duration_s: float | None,
+        source_language: str | None,
+        existing: Sequence[Any],
+        tracks: list[RestoredTrack],
+        now: float | None = None,
+    ) -> bool:
+        """Insert a planned video and its track jobs, rebuilt from Gcore, all due now.
+
+        Only for a video the ledger does not know: returns False (and changes nothing)
+        otherwise.
+        """
+        now = time.time() if now is None else now
+        with self._tx() as db:
+            inserted = db.execute(
+                "INSERT INTO videos (video_id, profile, state, mp4_url, duration_s, "
+                "source_language, existing, next_run_at, created_at, updated_at) "
+                "VALUES (?, ?, 'planned', ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (video_id) DO NOTHING",
+                (video_id, profile.model_dump_json(), mp4_url, duration_s, source_language,
+                 json.dumps(list(existing)), now, now, now),
+            ).rowcount  # fmt: skip
+            if not inserted:
+                return False
+            db.executemany(_INSERT_TRACK, [track_params(video_id, t, now) for t in tracks])
+            return True
 
     async def update_track(
         self,
@@ -451,9 +760,7 @@ class Ledger:
         fields: dict[str, Any],
         release: bool = True,
     ) -> None:
-        unknown = set(fields) - _TRACK_COLUMNS
-        if unknown:
-            raise ValueError(f"not track columns: {sorted(unknown)}")
+        check_columns(fields, TRACK_COLUMNS, "track")
         values = {k: json.dumps(v) if k == "qc" and v is not None else v for k, v in fields.items()}
         sets = "".join(f"{column} = :{column}, " for column in values)
         lease = "lease_owner = NULL, lease_until = 0" if release else "lease_owner = :owner"
@@ -518,7 +825,7 @@ class Ledger:
 
     async def videos(self, limit: int = 1000) -> list[VideoJob]:
         rows = self._db.execute(
-            "SELECT * FROM videos ORDER BY created_at DESC LIMIT ?", (limit,)
+            "SELECT * FROM videos ORDER BY created_at DESC, video_id DESC LIMIT ?", (limit,)
         ).fetchall()
         return [VideoJob.from_row(row) for row in rows]
 
@@ -534,3 +841,6 @@ class Ledger:
 
     async def event_count(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM events").fetchone()[0])
+
+
+Ledger = SqliteLedger  # the name the tests and older callers know

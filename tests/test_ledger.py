@@ -1,15 +1,33 @@
-"""The SQLite job ledger (handler.ledger) on real database files; time is passed as ``now=``."""
+"""The ledger contract: every test runs against each backend, on real databases.
+
+``sqlite`` is a file in ``tmp_path``; ``postgres`` a fresh database on the session's
+throwaway cluster; ``pgbouncer`` the same through PgBouncer in transaction-pooling mode (as
+Gcore's managed PostgreSQL runs it). Time is passed as ``now=``, never slept.
+"""
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import psycopg
 import pytest
 
 from handler.errors import LedgerError
-from handler.ledger import SPOKEN, LeaseLost, Ledger, NewTrack, TrackJob
+from handler.ledger import (
+    SPOKEN,
+    LeaseLost,
+    Ledger,
+    LedgerProtocol,
+    NewTrack,
+    RestoredTrack,
+    TrackJob,
+    open_ledger,
+)
 from handler.tokens import Profile
 
 T0 = 1_700_000_000.0
@@ -28,26 +46,79 @@ AUTO_PLAN = [
 ]
 
 
-@pytest.fixture
-def path(tmp_path: Path) -> str:
-    return str(tmp_path / "ledger.db")
+@dataclass
+class Store:
+    """Where a ledger lives: opens ledgers on it, and runs raw SQL for a test's setup."""
+
+    kind: str
+    url: str
+    sibling: Callable[[], Store]  # another, empty store of the same kind
+
+    async def open(self, **kwargs: Any) -> LedgerProtocol:
+        return await open_ledger(self.url, **kwargs)
+
+    def execute(self, statement: str) -> list[tuple[Any, ...]]:
+        if self.kind == "sqlite":
+            with sqlite3.connect(self.url.removeprefix("sqlite:///")) as raw:
+                rows = raw.execute(statement).fetchall()
+            raw.close()
+            return rows
+        with psycopg.connect(self.url, autocommit=True, prepare_threshold=None) as conn:
+            cursor = conn.execute(statement)  # type: ignore[arg-type]
+            return cursor.fetchall() if cursor.description else []
+
+    def schema(self) -> list[tuple[Any, ...]]:
+        """Tables, columns and indexes, to compare two ways of building the schema."""
+        if self.kind == "sqlite":
+            return self.execute(
+                "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name"
+            )
+        return self.execute(
+            "SELECT table_name, column_name, data_type, is_nullable, column_default "
+            "FROM information_schema.columns WHERE table_schema = 'public' "
+            "AND table_name != 'schema_migrations' ORDER BY table_name, column_name"
+        ) + self.execute(
+            "SELECT tablename, indexname, indexdef FROM pg_indexes "
+            "WHERE schemaname = 'public' ORDER BY indexname"
+        )
+
+
+@pytest.fixture(params=["sqlite", "postgres", "pgbouncer"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    kind: str = request.param
+    made = itertools.count()
+    if kind == "sqlite":
+
+        def sqlite_store() -> Store:
+            return Store(kind, f"sqlite:///{tmp_path / f'ledger{next(made)}.db'}", sqlite_store)
+
+        return sqlite_store()
+    cluster = request.getfixturevalue("pg_cluster")
+    bouncer = request.getfixturevalue("pg_bouncer") if kind == "pgbouncer" else None
+
+    def pg_store() -> Store:
+        name = cluster.create_database()
+        request.addfinalizer(lambda: cluster.drop_database(name))
+        return Store(kind, bouncer.url(name) if bouncer else cluster.url(name), pg_store)
+
+    return pg_store()
 
 
 @pytest.fixture
-def ledger(path: str) -> Iterator[Ledger]:
-    db = Ledger(path)
+async def ledger(store: Store) -> AsyncIterator[LedgerProtocol]:
+    db = await store.open()
     yield db
-    db.close()
+    await db.aclose()
 
 
-async def _new_video(ledger: Ledger, video_id: int = 1, profile: Profile = PROFILE) -> None:
+async def _new_video(ledger: LedgerProtocol, video_id: int = 1, profile: Profile = PROFILE) -> None:
     await ledger.record_video_event(
         video_id, profile, event_status="ready", due_in=0.0, token_fp="fp", now=T0
     )
 
 
 async def _planned(
-    ledger: Ledger, plan: list[NewTrack], video_id: int = 1, profile: Profile = PROFILE
+    ledger: LedgerProtocol, plan: list[NewTrack], video_id: int = 1, profile: Profile = PROFILE
 ) -> None:
     await _new_video(ledger, video_id, profile)
     [video] = await ledger.claim_videos("A", limit=10, lease_seconds=LEASE, now=T0)
@@ -61,7 +132,7 @@ def _states(tracks: list[TrackJob]) -> dict[str, str]:
 # --- webhooks ------------------------------------------------------------------------------
 
 
-async def test_record_video_event_new_then_duplicates(ledger: Ledger) -> None:
+async def test_record_video_event_new_then_duplicates(ledger: LedgerProtocol) -> None:
     """20 deliveries of one video make one video row and 20 event rows."""
     results = [
         await ledger.record_video_event(
@@ -78,7 +149,7 @@ async def test_record_video_event_new_then_duplicates(ledger: Ledger) -> None:
     assert await ledger.counts() == {"videos": {"new": 1}, "tracks": {}}
 
 
-async def test_duplicate_keeps_the_first_profile(ledger: Ledger) -> None:
+async def test_duplicate_keeps_the_first_profile(ledger: LedgerProtocol) -> None:
     """A second event for a known video never changes what was asked for."""
     await _new_video(ledger, 1, PROFILE)
     await ledger.record_video_event(
@@ -89,7 +160,7 @@ async def test_duplicate_keeps_the_first_profile(ledger: Ledger) -> None:
     assert video.profile == PROFILE
 
 
-async def test_due_in_brings_a_waiting_video_forward(ledger: Ledger) -> None:
+async def test_due_in_brings_a_waiting_video_forward(ledger: LedgerProtocol) -> None:
     """A later, more hopeful event moves the check earlier; a less hopeful one never later."""
     await ledger.record_video_event(
         5, PROFILE, event_status="pending", due_in=60.0, token_fp="fp", now=T0
@@ -116,7 +187,7 @@ async def test_due_in_brings_a_waiting_video_forward(ledger: Ledger) -> None:
     assert [v.video_id for v in claimed] == [5]
 
 
-async def test_waiting_state_is_brought_forward_too(ledger: Ledger) -> None:
+async def test_waiting_state_is_brought_forward_too(ledger: LedgerProtocol) -> None:
     """A video the sweeper put back to wait is rechecked as soon as an event arrives."""
     await _new_video(ledger, 3)
     await ledger.claim_videos("A", limit=10, lease_seconds=LEASE, now=T0)
@@ -128,7 +199,7 @@ async def test_waiting_state_is_brought_forward_too(ledger: Ledger) -> None:
     assert [(v.video_id, v.state) for v in claimed] == [(3, "waiting")]
 
 
-async def test_events_do_not_reopen_a_planned_video(ledger: Ledger) -> None:
+async def test_events_do_not_reopen_a_planned_video(ledger: LedgerProtocol) -> None:
     """Once planned, a replayed webhook changes nothing and starts nothing."""
     await _planned(ledger, FIXED_PLAN)
     new = await ledger.record_video_event(
@@ -144,7 +215,7 @@ async def test_events_do_not_reopen_a_planned_video(ledger: Ledger) -> None:
 # --- claims and leases ---------------------------------------------------------------------
 
 
-async def test_video_lease_blocks_a_second_owner_until_expiry(ledger: Ledger) -> None:
+async def test_video_lease_blocks_a_second_owner_until_expiry(ledger: LedgerProtocol) -> None:
     """A leased video is invisible to other sweepers until the lease runs out."""
     await _new_video(ledger, 1)
     assert [
@@ -156,7 +227,7 @@ async def test_video_lease_blocks_a_second_owner_until_expiry(ledger: Ledger) ->
     assert [v.video_id for v in taken] == [1]
 
 
-async def test_claim_respects_limit_and_due_order(ledger: Ledger) -> None:
+async def test_claim_respects_limit_and_due_order(ledger: LedgerProtocol) -> None:
     """Claims take the most overdue jobs first, at most ``limit``."""
     for video_id, due in ((1, 30.0), (2, 10.0), (3, 20.0), (4, 500.0)):
         await ledger.record_video_event(
@@ -168,7 +239,7 @@ async def test_claim_respects_limit_and_due_order(ledger: Ledger) -> None:
     assert [v.video_id for v in rest] == [1]
 
 
-async def test_track_lease_blocks_a_second_owner_until_expiry(ledger: Ledger) -> None:
+async def test_track_lease_blocks_a_second_owner_until_expiry(ledger: LedgerProtocol) -> None:
     """A leased track job is worked by one sweeper only; an expired lease passes it on."""
     await _planned(ledger, FIXED_PLAN)
     mine = await ledger.claim_tracks("A", limit=10, lease_seconds=LEASE, now=T0)
@@ -178,7 +249,7 @@ async def test_track_lease_blocks_a_second_owner_until_expiry(ledger: Ledger) ->
     assert sorted(t.target for t in theirs) == [SPOKEN, "fre"]
 
 
-async def test_lost_lease_cannot_record(ledger: Ledger) -> None:
+async def test_lost_lease_cannot_record(ledger: LedgerProtocol) -> None:
     """A sweeper whose lease expired and was taken over cannot overwrite the newer result."""
     await _planned(ledger, FIXED_PLAN)
     [job] = [
@@ -199,7 +270,7 @@ async def test_lost_lease_cannot_record(ledger: Ledger) -> None:
     assert (fre.state, fre.task_id) == ("task_started", "t-b")
 
 
-async def test_update_video_with_lost_lease_raises(ledger: Ledger) -> None:
+async def test_update_video_with_lost_lease_raises(ledger: LedgerProtocol) -> None:
     """A video result from a sweeper that no longer holds the lease is refused."""
     await _new_video(ledger, 1)
     await ledger.claim_videos("A", limit=5, lease_seconds=LEASE, now=T0)
@@ -212,7 +283,7 @@ async def test_update_video_with_lost_lease_raises(ledger: Ledger) -> None:
     assert (video.state, video.next_run_at) == ("waiting", T0 + 999)
 
 
-async def test_update_releases_the_lease(ledger: Ledger) -> None:
+async def test_update_releases_the_lease(ledger: LedgerProtocol) -> None:
     """Recording a result hands the job back: it can be claimed again when due."""
     await _planned(ledger, FIXED_PLAN)
     [job, *_] = await ledger.claim_tracks("A", limit=1, lease_seconds=LEASE, now=T0)
@@ -221,7 +292,7 @@ async def test_update_releases_the_lease(ledger: Ledger) -> None:
     assert job.target in [t.target for t in again]
 
 
-async def test_update_track_can_keep_the_lease(ledger: Ledger) -> None:
+async def test_update_track_can_keep_the_lease(ledger: LedgerProtocol) -> None:
     """release=False records progress and keeps the job ours."""
     await _planned(ledger, FIXED_PLAN)
     [job, *_] = await ledger.claim_tracks("A", limit=1, lease_seconds=LEASE, now=T0)
@@ -231,7 +302,7 @@ async def test_update_track_can_keep_the_lease(ledger: Ledger) -> None:
     assert (row.state, row.task_id) == ("task_started", "t1")
 
 
-async def test_update_rejects_unknown_columns(ledger: Ledger) -> None:
+async def test_update_rejects_unknown_columns(ledger: LedgerProtocol) -> None:
     """Only the known result columns can be written."""
     await _planned(ledger, FIXED_PLAN)
     [job, *_] = await ledger.claim_tracks("A", limit=1, lease_seconds=LEASE, now=T0)
@@ -244,7 +315,7 @@ async def test_update_rejects_unknown_columns(ledger: Ledger) -> None:
 # --- planning ------------------------------------------------------------------------------
 
 
-async def test_plan_video_stores_tracks_and_video_fields(ledger: Ledger) -> None:
+async def test_plan_video_stores_tracks_and_video_fields(ledger: LedgerProtocol) -> None:
     """Planning marks the video planned and stores one job per target."""
     await _planned(ledger, FIXED_PLAN)
     video = await ledger.get_video(1)
@@ -256,7 +327,7 @@ async def test_plan_video_stores_tracks_and_video_fields(ledger: Ledger) -> None
     assert [t.reason for t in tracks] == [None, None, "exists"]
 
 
-async def test_plan_video_is_idempotent(ledger: Ledger, path: str) -> None:
+async def test_plan_video_is_idempotent(ledger: LedgerProtocol, store: Store) -> None:
     """Planning again (or a plan naming a target twice) never duplicates or overwrites a job."""
     await _new_video(ledger, 1)
     await ledger.claim_videos("A", limit=5, lease_seconds=LEASE, now=T0)
@@ -270,9 +341,7 @@ async def test_plan_video_is_idempotent(ledger: Ledger, path: str) -> None:
     await ledger.update_track(job, "A", state="task_started", task_id="t1", now=T0)
 
     # Put the video back as if it had never been planned, then plan it again.
-    with sqlite3.connect(path) as raw:
-        raw.execute("UPDATE videos SET state = 'waiting', next_run_at = ?", (T0,))
-    raw.close()
+    store.execute(f"UPDATE videos SET state = 'waiting', next_run_at = {T0}")
     await ledger.claim_videos("A", limit=5, lease_seconds=LEASE, now=T0 + 1)
     replan = [NewTrack(target=t.target, kind=t.kind, state="planned") for t in FIXED_PLAN]
     await ledger.plan_video(1, "A", replan, now=T0 + 1)
@@ -282,7 +351,7 @@ async def test_plan_video_is_idempotent(ledger: Ledger, path: str) -> None:
     assert _states(tracks) == {SPOKEN: "planned", "fre": "task_started", "ger": "skipped"}
 
 
-async def test_plan_video_without_lease_stores_nothing(ledger: Ledger) -> None:
+async def test_plan_video_without_lease_stores_nothing(ledger: LedgerProtocol) -> None:
     """A plan from a sweeper that does not hold the video is refused as a whole."""
     await _new_video(ledger, 1)
     await ledger.claim_videos("A", limit=5, lease_seconds=LEASE, now=T0)
@@ -294,7 +363,7 @@ async def test_plan_video_without_lease_stores_nothing(ledger: Ledger) -> None:
     assert video.state == "new"
 
 
-async def test_finish_source_settles_waiting_translations(ledger: Ledger) -> None:
+async def test_finish_source_settles_waiting_translations(ledger: LedgerProtocol) -> None:
     """The transcription's result releases or settles the translations that waited for it."""
     await _planned(ledger, AUTO_PLAN, profile=AUTO)
     claimed = await ledger.claim_tracks("A", limit=10, lease_seconds=LEASE, now=T0)
@@ -320,7 +389,7 @@ async def test_finish_source_settles_waiting_translations(ledger: Ledger) -> Non
     assert [t.target for t in next_up] == ["fre"]
 
 
-async def test_finish_source_with_lost_lease_settles_nothing(ledger: Ledger) -> None:
+async def test_finish_source_with_lost_lease_settles_nothing(ledger: LedgerProtocol) -> None:
     """If the transcription's lease is gone, the translations stay waiting."""
     await _planned(ledger, AUTO_PLAN, profile=AUTO)
     [job] = await ledger.claim_tracks("A", limit=10, lease_seconds=LEASE, now=T0)
@@ -339,7 +408,7 @@ async def test_finish_source_with_lost_lease_settles_nothing(ledger: Ledger) -> 
 # --- deletes -------------------------------------------------------------------------------
 
 
-async def test_record_video_delete_cancels_and_takes_the_lease(ledger: Ledger) -> None:
+async def test_record_video_delete_cancels_and_takes_the_lease(ledger: LedgerProtocol) -> None:
     """A deleted video's running tasks go to cancelling, the rest to cancelled, leases revoked."""
     await _planned(ledger, AUTO_PLAN, profile=AUTO)
     [job] = await ledger.claim_tracks("A", limit=10, lease_seconds=LEASE, now=T0)
@@ -361,7 +430,7 @@ async def test_record_video_delete_cancels_and_takes_the_lease(ledger: Ledger) -
     assert await ledger.event_count() == 2
 
 
-async def test_delete_of_a_leased_video_refuses_its_update(ledger: Ledger) -> None:
+async def test_delete_of_a_leased_video_refuses_its_update(ledger: LedgerProtocol) -> None:
     """A video deleted while a sweeper looks at it cannot be planned afterwards."""
     await _new_video(ledger, 1)
     await ledger.claim_videos("A", limit=5, lease_seconds=LEASE, now=T0)
@@ -378,7 +447,7 @@ async def test_delete_of_a_leased_video_refuses_its_update(ledger: Ledger) -> No
     assert await ledger.claim_videos("A", limit=5, lease_seconds=LEASE, now=T0 + 3) == []
 
 
-async def test_delete_leaves_finished_tracks_alone(ledger: Ledger) -> None:
+async def test_delete_leaves_finished_tracks_alone(ledger: LedgerProtocol) -> None:
     """Attached and skipped tracks keep their state when the video is deleted."""
     await _planned(ledger, FIXED_PLAN)
     [job] = [
@@ -395,29 +464,167 @@ async def test_delete_leaves_finished_tracks_alone(ledger: Ledger) -> None:
     }
 
 
+# --- the task cap, release, recovery ------------------------------------------------------
+
+
+async def _tracks_in(store: Store, ledger: LedgerProtocol, states: dict[str, int]) -> None:
+    """Videos 100.. with one due track each, in the given states (setup through raw SQL)."""
+    video_id = 100
+    for state, n in states.items():
+        for _ in range(n):
+            await _new_video(ledger, video_id)
+            store.execute(
+                "INSERT INTO tracks (video_id, target, kind, state, next_run_at, created_at, "
+                f"updated_at) VALUES ({video_id}, 'fre', 'translation', '{state}', {T0}, {T0}, "
+                f"{T0})"
+            )
+            video_id += 1
+
+
+async def test_max_active_caps_planned_claims(ledger: LedgerProtocol, store: Store) -> None:
+    """Planned jobs are claimed only while tasks in flight plus leased planned jobs < cap."""
+    await _tracks_in(store, ledger, {"task_started": 2, "planned": 6})
+    claim = {"limit": 10, "lease_seconds": LEASE, "now": T0, "max_active": 5}
+    first = await ledger.claim_tracks("A", **claim)
+    assert sorted(t.state for t in first) == ["planned"] * 3 + ["task_started"] * 2
+    assert await ledger.active_task_count() == 2
+    # A's three planned jobs are leased: they count, so B gets none.
+    assert await ledger.claim_tracks("B", **claim) == []
+    planned = [t for t in first if t.state == "planned"]
+    await ledger.update_track(planned[0], "A", state="task_started", task_id="t", now=T0)
+    await ledger.update_track(planned[1], "A", state="failed", reason="x", now=T0)
+    assert await ledger.active_task_count() == 3
+    # 3 tasks + 1 leased planned job: room for one more (and the new task is due too).
+    more = await ledger.claim_tracks("B", **claim)
+    assert sorted(t.state for t in more) == ["planned", "task_started"]
+    assert await ledger.claim_tracks("C", **claim) == []
+
+
+async def test_max_active_never_holds_back_running_jobs(
+    ledger: LedgerProtocol, store: Store
+) -> None:
+    """Over the cap, jobs with a task (or a cancel to do) are still claimed; planned are not."""
+    await _tracks_in(store, ledger, {"task_started": 3, "cancelling": 1, "creating": 1})
+    await _tracks_in_more(store, ledger)
+    claimed = await ledger.claim_tracks("A", limit=10, lease_seconds=LEASE, now=T0, max_active=2)
+    assert sorted(t.state for t in claimed) == ["cancelling", "creating"] + ["task_started"] * 3
+    unlimited = await ledger.claim_tracks("B", limit=10, lease_seconds=LEASE, now=T0)
+    assert [t.state for t in unlimited] == ["planned"]
+
+
+async def _tracks_in_more(store: Store, ledger: LedgerProtocol) -> None:
+    await _new_video(ledger, 999)
+    store.execute(
+        "INSERT INTO tracks (video_id, target, kind, state, next_run_at, created_at, updated_at) "
+        f"VALUES (999, 'fre', 'translation', 'planned', {T0}, {T0}, {T0})"
+    )
+
+
+async def test_max_active_respects_limit(ledger: LedgerProtocol, store: Store) -> None:
+    """The cap never lets a claim take more than ``limit`` jobs."""
+    await _tracks_in(store, ledger, {"planned": 5})
+    claimed = await ledger.claim_tracks("A", limit=2, lease_seconds=LEASE, now=T0, max_active=50)
+    assert len(claimed) == 2
+
+
+async def test_release_all_gives_every_lease_back(ledger: LedgerProtocol) -> None:
+    """release_all frees the owner's videos and tracks, and nobody else's."""
+    await _planned(ledger, FIXED_PLAN, video_id=1)
+    await _new_video(ledger, 2)
+    await _new_video(ledger, 3)
+    await ledger.claim_videos("A", limit=1, lease_seconds=LEASE, now=T0)  # video 2
+    await ledger.claim_videos("B", limit=1, lease_seconds=LEASE, now=T0)  # video 3
+    tracks = await ledger.claim_tracks("A", limit=10, lease_seconds=LEASE, now=T0)
+    await ledger.update_track(tracks[0], "A", state="creating", release=False, now=T0)
+    assert await ledger.release_all("A") == 3  # video 2 and two tracks
+    assert await ledger.release_all("A") == 0
+    taken = await ledger.claim_tracks("C", limit=10, lease_seconds=LEASE, now=T0 + 1)
+    assert sorted(t.state for t in taken) == ["creating", "planned"]
+    videos = await ledger.claim_videos("C", limit=10, lease_seconds=LEASE, now=T0 + 1)
+    assert [v.video_id for v in videos] == [2]  # video 3 is still B's
+    with pytest.raises(LeaseLost):
+        await ledger.update_track(tracks[0], "A", state="task_started", now=T0 + 2)
+
+
+async def test_restore_video_inserts_only_unknown_videos(ledger: LedgerProtocol) -> None:
+    """A video rebuilt from Gcore arrives planned with its tracks due now; a known one is kept."""
+    restored = [
+        RestoredTrack(target=SPOKEN, kind="transcription", state="attached", language="eng",
+                      task_id="t-0", subtitle_id=11, attempts=1, task_created_at=T0 - 60),
+        RestoredTrack(target="fre", kind="translation", state="task_started", language="fre",
+                      task_id="t-1", attempts=2, task_created_at=T0 - 30),
+        RestoredTrack(target="ger", kind="translation", state="skipped", language="ger",
+                      reason="exists"),
+    ]  # fmt: skip
+    existing = [{"language": "ger", "id": 5, "ours": False}]
+    args: dict[str, Any] = {
+        "mp4_url": "https://cdn.test/v.mp4",
+        "duration_s": 61.5,
+        "source_language": "eng",
+        "existing": existing,
+        "tracks": restored,
+    }
+    assert await ledger.restore_video(7, PROFILE, now=T0, **args) is True
+    video = await ledger.get_video(7)
+    assert video is not None
+    assert (video.state, video.mp4_url, video.duration_s) == ("planned", args["mp4_url"], 61.5)
+    assert (video.source_language, video.existing, video.profile) == (
+        "eng",
+        (existing[0],),
+        PROFILE,
+    )
+    tracks = {t.target: t for t in await ledger.tracks_of(7)}
+    assert _states(list(tracks.values())) == {SPOKEN: "attached", "fre": "task_started",
+                                              "ger": "skipped"}  # fmt: skip
+    fre = tracks["fre"]
+    assert (fre.task_id, fre.attempts, fre.task_created_at, fre.next_run_at) == (
+        "t-1",
+        2,
+        T0 - 30,
+        T0,
+    )
+    assert (tracks[SPOKEN].subtitle_id, tracks["ger"].reason) == (11, "exists")
+    [due] = await ledger.claim_tracks("A", limit=10, lease_seconds=LEASE, now=T0)
+    assert due.target == "fre"
+    assert await ledger.active_task_count() == 1
+
+    await _new_video(ledger, 8)
+    assert await ledger.restore_video(8, AUTO, now=T0, **args) is False
+    assert await ledger.restore_video(7, AUTO, now=T0, **{**args, "tracks": []}) is False
+    assert await ledger.tracks_of(8) == []
+    known = await ledger.get_video(8)
+    assert known is not None
+    assert (known.state, known.profile) == ("new", PROFILE)
+
+
+async def test_explain_claim_uses_the_due_index(ledger: LedgerProtocol) -> None:
+    """The track claim's plan names the partial index of due jobs."""
+    assert "tracks_due" in await ledger.explain_claim()
+
+
 # --- reads, restart, schema ----------------------------------------------------------------
 
 
-async def test_restart_keeps_every_row(path: str) -> None:
-    """Closing and reopening the file (a restart) loses nothing."""
-    first = Ledger(path)
+async def test_restart_keeps_every_row(store: Store) -> None:
+    """Closing and reopening the ledger (a restart) loses nothing."""
+    first = await store.open()
     await _planned(first, FIXED_PLAN)
     [job, *_] = await first.claim_tracks("A", limit=1, lease_seconds=LEASE, now=T0)
     await first.update_track(job, "A", state="task_started", task_id="t1", qc={"cues": 3}, now=T0)
     before_video, before_tracks = await first.get_video(1), await first.tracks_of(1)
-    first.close()
+    await first.aclose()
 
-    second = Ledger(path)
+    second = await store.open()
     try:
         assert await second.get_video(1) == before_video
         assert await second.tracks_of(1) == before_tracks
         assert await second.event_count() == 1
         assert [t.qc for t in before_tracks if t.target == job.target] == [{"cues": 3}]
     finally:
-        second.close()
+        await second.aclose()
 
 
-async def test_next_due_at(ledger: Ledger) -> None:
+async def test_next_due_at(ledger: LedgerProtocol) -> None:
     """next_due_at is the earliest due video or track, None when nothing is due."""
     assert await ledger.next_due_at() is None
     await ledger.record_video_event(
@@ -431,7 +638,7 @@ async def test_next_due_at(ledger: Ledger) -> None:
     assert await ledger.next_due_at() == T0 + 60
 
 
-async def test_counts(ledger: Ledger) -> None:
+async def test_counts(ledger: LedgerProtocol) -> None:
     """counts() tallies rows per state for /metrics."""
     assert await ledger.counts() == {"videos": {}, "tracks": {}}
     await _planned(ledger, FIXED_PLAN, video_id=1)
@@ -442,25 +649,64 @@ async def test_counts(ledger: Ledger) -> None:
     }
 
 
-async def test_ping(ledger: Ledger) -> None:
+async def test_ping(store: Store) -> None:
     """An open ledger answers ping; a closed one raises LedgerError."""
+    ledger = await store.open()
     await ledger.ping()
-    ledger.close()
+    await ledger.aclose()
     with pytest.raises(LedgerError):
         await ledger.ping()
 
 
-def test_newer_schema_refuses_to_open(path: str) -> None:
+# --- migrations ----------------------------------------------------------------------------
+
+
+async def test_opening_applies_every_migration(ledger: LedgerProtocol) -> None:
+    """A new ledger is at the latest schema version; migrating again changes nothing."""
+    version = await ledger.schema_version()
+    assert version >= 2
+    assert await ledger.migrate() == version
+
+
+async def test_upgrade_keeps_rows_and_matches_a_fresh_schema(store: Store) -> None:
+    """A version-1 ledger with rows upgrades in place: rows kept, schema as if built fresh."""
+    old = await store.open(migrate=False)
+    assert await old.schema_version() == 0
+    assert await old.migrate(target=1) == 1
+    await _planned(old, AUTO_PLAN, profile=AUTO)
+    [job] = await old.claim_tracks("A", limit=5, lease_seconds=LEASE, now=T0)
+    await old.update_track(job, "A", state="task_started", task_id="t1", qc={"n": 1}, now=T0)
+    await _new_video(old, 2)
+    before = (await old.videos(), await old.tracks_of(1), await old.counts())
+    await old.aclose()
+
+    upgraded = await store.open()
+    try:
+        assert await upgraded.schema_version() >= 2
+        after = (await upgraded.videos(), await upgraded.tracks_of(1), await upgraded.counts())
+        assert after == before
+        assert await upgraded.event_count() == 2
+        await upgraded.claim_videos("B", limit=5, lease_seconds=LEASE, now=T0 + 1)
+        assert await upgraded.release_all("B") == 1
+    finally:
+        await upgraded.aclose()
+
+    fresh = store.sibling()  # built in one go
+    await (await fresh.open()).aclose()
+    assert store.schema() == fresh.schema()
+
+
+async def test_newer_schema_refuses_to_open(store: Store) -> None:
     """A ledger written by a newer autosubs is not touched."""
-    with sqlite3.connect(path) as raw:
-        raw.execute("PRAGMA user_version=99")
-    raw.close()
+    await (await store.open()).aclose()
+    if store.kind == "sqlite":
+        store.execute("PRAGMA user_version = 99")
+    else:
+        store.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (99, 0)")
     with pytest.raises(LedgerError, match="99"):
-        Ledger(path)
-    with sqlite3.connect(path) as raw:
-        assert raw.execute("PRAGMA user_version").fetchone()[0] == 99
-        assert raw.execute("SELECT name FROM sqlite_master").fetchall() == []
-    raw.close()
+        await store.open()
+    with pytest.raises(LedgerError, match="99"):
+        await store.open(migrate=False)
 
 
 def test_not_a_database_is_a_ledger_error(tmp_path: Path) -> None:
@@ -476,3 +722,9 @@ def test_creates_the_parent_directory(tmp_path: Path) -> None:
     path = tmp_path / "a" / "b" / "ledger.db"
     Ledger(str(path)).close()
     assert path.exists()
+
+
+async def test_unknown_url_scheme_is_a_ledger_error() -> None:
+    """open_ledger names the variable when the URL is neither SQLite nor PostgreSQL."""
+    with pytest.raises(LedgerError, match="AUTOSUBS_DATABASE_URL"):
+        await open_ledger("mysql://db/autosubs")
