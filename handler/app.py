@@ -19,7 +19,7 @@ from handler import __version__, metrics
 from handler.config import Settings
 from handler.errors import LedgerError
 from handler.gcore import GcoreClient
-from handler.ledger import Ledger
+from handler.ledger import LedgerProtocol, open_ledger
 from handler.sweeper import Sweeper
 from handler.webhooks import SourceAllowList, receive_webhook
 
@@ -61,14 +61,15 @@ async def metrics_endpoint(request: Request) -> Response:
     return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
 
 
-def create_app(settings: Settings, *, ledger: Ledger | None = None) -> Starlette:
+def create_app(settings: Settings, *, ledger: LedgerProtocol | None = None) -> Starlette:
     """The service. ``ledger`` may be passed in (tests); otherwise it is opened here."""
     settings.require("secret_keys")
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         own_ledger = ledger is None
-        app.state.ledger = ledger or Ledger(settings.sqlite_path)
+        # Opening applies pending migrations (under a lock on PostgreSQL: replicas may race).
+        app.state.ledger = await open_ledger(settings.database_url) if ledger is None else ledger
         app.state.sweeper_task = None
         app.state.sweeper = None
         app.state.gcore = None
@@ -82,7 +83,7 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None) -> Starlette
             )
             app.state.sweeper = Sweeper(settings, app.state.ledger, app.state.gcore)
             app.state.sweeper_task = asyncio.create_task(app.state.sweeper.run(stop))
-        log.info("service_started", sweeper=settings.sweeper, ledger=settings.database_url)
+        log.info("service_started", sweeper=settings.sweeper, ledger=settings.database_label)
         try:
             yield
         finally:
@@ -95,7 +96,7 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None) -> Starlette
             if http is not None:
                 await http.aclose()
             if own_ledger:
-                app.state.ledger.close()
+                await app.state.ledger.aclose()
             log.info("service_stopped")
 
     app = Starlette(

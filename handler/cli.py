@@ -1,4 +1,4 @@
-"""The ``autosubs`` command: serve, sweep, webhook-url, status, simulator, demo.
+"""The ``autosubs`` command: serve, sweep, webhook-url, status, migrate, simulator, demo.
 
 Settings are read from the environment here, once, and passed down. A missing or malformed
 setting ends the command with one line naming the variable and exit code 2.
@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from handler import languages, logs, tokens
 from handler.config import ENV_NAMES, Settings
 from handler.errors import AutosubsError, ConfigError
-from handler.ledger import SPOKEN, Ledger
+from handler.ledger import SPOKEN, LedgerProtocol, open_ledger
 
 EXIT_USAGE = 2
 
@@ -56,6 +56,9 @@ def _parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", help="what autosubs did for each video and language")
     status.add_argument("--video", type=int, help="one video id")
     status.add_argument("--json", action="store_true", help="machine-readable output")
+    commands.add_parser(
+        "migrate", help="apply pending ledger schema migrations and print the schema version"
+    )
     sim = commands.add_parser("simulator", help="run the bundled Gcore Streaming API simulator")
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=8081)
@@ -101,6 +104,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _webhook_url(settings, args)
     if args.command == "status":
         return _status(settings, args.video, as_json=args.json)
+    if args.command == "migrate":
+        return asyncio.run(_migrate(settings))
     raise AssertionError(args.command)
 
 
@@ -145,7 +150,7 @@ async def _sweep(settings: Settings, *, once: bool) -> int:
     from handler.sweeper import Sweeper
 
     settings.require("gcore_api_key")
-    ledger = Ledger(settings.sqlite_path)
+    ledger = await open_ledger(settings.database_url)
     try:
         async with gcore_http_client(settings) as http:
             gcore = GcoreClient(http, rps=settings.gcore_rps, retries=settings.gcore_retries)
@@ -161,7 +166,20 @@ async def _sweep(settings: Settings, *, once: bool) -> int:
             await sweeper.run(stop)
             return 0
     finally:
-        ledger.close()
+        await ledger.aclose()
+
+
+async def _migrate(settings: Settings) -> int:
+    """``autosubs migrate``: what ``serve`` and ``sweep`` also do when they start."""
+    ledger = await open_ledger(settings.database_url, migrate=False)
+    try:
+        before = await ledger.schema_version()
+        after = await ledger.migrate()
+    finally:
+        await ledger.aclose()
+    applied = f"applied {before + 1}..{after}" if after > before else "already up to date"
+    print(f"ledger {settings.database_label}: schema version {after} ({applied})")
+    return 0
 
 
 def _webhook_url(settings: Settings, args: argparse.Namespace) -> int:
@@ -210,11 +228,7 @@ def qc_line(qc: dict[str, Any]) -> str:
 
 
 def _status(settings: Settings, video_id: int | None, *, as_json: bool) -> int:
-    ledger = Ledger(settings.sqlite_path)
-    try:
-        rows = asyncio.run(_status_rows(ledger, video_id))
-    finally:
-        ledger.close()
+    rows = asyncio.run(_status_rows(settings, video_id))
     if video_id is not None and not rows:
         raise ConfigError(f"video {video_id} is not in the ledger")
     if as_json:
@@ -241,7 +255,15 @@ def _status(settings: Settings, video_id: int | None, *, as_json: bool) -> int:
     return 0
 
 
-async def _status_rows(ledger: Ledger, video_id: int | None) -> list[dict[str, object]]:
+async def _status_rows(settings: Settings, video_id: int | None) -> list[dict[str, object]]:
+    ledger = await open_ledger(settings.database_url)
+    try:
+        return await _rows(ledger, video_id)
+    finally:
+        await ledger.aclose()
+
+
+async def _rows(ledger: LedgerProtocol, video_id: int | None) -> list[dict[str, object]]:
     if video_id is not None:
         one = await ledger.get_video(video_id)
         videos = [one] if one else []

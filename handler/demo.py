@@ -23,7 +23,7 @@ from handler import languages, logs, tokens
 from handler.app import create_app
 from handler.cli import qc_line
 from handler.config import Settings
-from handler.ledger import SPOKEN, TRACK_TERMINAL_STATES, Ledger
+from handler.ledger import SPOKEN, TRACK_TERMINAL_STATES, open_ledger
 from handler.simulator import SimulatorConfig, create_simulator_app
 
 DEMO_KEY = "demo-api-key"
@@ -109,7 +109,7 @@ async def _demo(profile: tokens.Profile, time_scale: float, tmp: Path) -> int:
 
 
 async def _watch(settings: Settings, video_id: int) -> bool:
-    ledger = Ledger(settings.sqlite_path)
+    ledger = await open_ledger(settings.database_url)
     started = time.monotonic()
     last: list[str] = []
     try:
@@ -139,7 +139,7 @@ async def _watch(settings: Settings, video_id: int) -> bool:
         print("demo: timed out", file=sys.stderr)
         return False
     finally:
-        ledger.close()
+        await ledger.aclose()
 
 
 def _label(target: str, language: str | None) -> str:

@@ -52,6 +52,7 @@ from handler.tokens import Profile
 _MIGRATE_LOCK = 0x6175746F73756201
 _CLAIM_LOCK = 0x6175746F73756202
 _JSON_COLUMNS = frozenset({"existing", "qc"})
+_PING_TIMEOUT = 3.0  # /readyz answers within a probe's patience when the server is away
 
 # Migration N brings the schema from version N-1 to N; never edit a released one.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -311,9 +312,11 @@ class PostgresLedger:
         except psycopg.Error as exc:
             raise LedgerError(f"ledger write failed ({self.label}): {exc}") from exc
 
-    async def _fetch(self, query: str, params: dict[str, Any] | None = None) -> list[DictRow]:
+    async def _fetch(
+        self, query: str, params: dict[str, Any] | None = None, *, timeout: float | None = None
+    ) -> list[DictRow]:
         try:
-            async with self._pool.connection() as conn, conn.cursor() as cur:
+            async with self._pool.connection(timeout) as conn, conn.cursor() as cur:
                 await cur.execute(query, params)
                 return await cur.fetchall()
         except psycopg.Error as exc:
@@ -324,7 +327,7 @@ class PostgresLedger:
 
     async def ping(self) -> None:
         try:
-            await self._fetch(PING)
+            await self._fetch(PING, timeout=_PING_TIMEOUT)
         except LedgerError as exc:
             raise LedgerError(f"ledger unreachable: {exc}") from exc
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from handler.gcore import GcoreClient
-from handler.ledger import Ledger
+from handler.ledger import LedgerProtocol
 
 
 def _escape(value: str) -> str:
@@ -22,7 +22,9 @@ def _family(
     return "\n".join(lines)
 
 
-async def render(ledger: Ledger, webhook_stats: Counter[str], gcore: GcoreClient | None) -> str:
+async def render(
+    ledger: LedgerProtocol, webhook_stats: Counter[str], gcore: GcoreClient | None
+) -> str:
     counts = await ledger.counts()
     families = [
         _family(

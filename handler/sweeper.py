@@ -21,7 +21,7 @@ from handler import languages, pipeline
 from handler.config import Settings
 from handler.errors import GcoreError, GcoreUnavailable, LedgerError
 from handler.gcore import AiTask, GcoreClient
-from handler.ledger import LeaseLost, Ledger, TrackJob, VideoJob
+from handler.ledger import LeaseLost, LedgerProtocol, TrackJob, VideoJob
 from handler.subtitles import VttError
 
 log = structlog.get_logger(__name__)
@@ -41,7 +41,7 @@ class Sweeper:
     def __init__(
         self,
         settings: Settings,
-        ledger: Ledger,
+        ledger: LedgerProtocol,
         gcore: GcoreClient,
         *,
         owner: str | None = None,

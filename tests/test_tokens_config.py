@@ -358,6 +358,7 @@ def test_cli_subcommands() -> None:
         "sweep",
         "webhook-url",
         "status",
+        "migrate",
         "simulator",
         "demo",
     }
