@@ -92,7 +92,12 @@ def create_app(settings: Settings, *, ledger: LedgerProtocol | None = None) -> S
                 try:
                     await asyncio.wait_for(app.state.sweeper_task, SHUTDOWN_GRACE)
                 except TimeoutError:
-                    log.warning("sweeper_shutdown_timeout", grace=SHUTDOWN_GRACE)
+                    # The pass was cancelled mid-step: hand its jobs back now rather than
+                    # after the lease runs out, so another replica can take them at once.
+                    released = await app.state.ledger.release_all(app.state.sweeper.owner)
+                    log.warning(
+                        "sweeper_shutdown_timeout", grace=SHUTDOWN_GRACE, released=released
+                    )
             if http is not None:
                 await http.aclose()
             if own_ledger:

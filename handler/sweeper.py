@@ -74,18 +74,28 @@ class Sweeper:
         log.info("sweeper_started", owner=self.owner, interval=self.settings.sweep_interval)
         while not stop.is_set():
             self._wake.clear()
+            worked = 0
             try:
-                await self.sweep_once(stop)
+                worked = await self.sweep_once(stop)
+                delay = await self._sleep_for()
             except LedgerError as exc:
                 # The database may be briefly locked or restarting: say so, try next tick.
                 log.error("sweep_ledger_error", error=str(exc))
-            delay = await self._sleep_for()
+                delay = self.settings.sweep_interval
+            if worked == 0:
+                # Jobs can be due yet unclaimable (task capacity full): do not spin on them.
+                delay = max(delay, min(self.settings.poll_floor, self.settings.sweep_interval))
             stop_wait = asyncio.ensure_future(stop.wait())
             wake_wait = asyncio.ensure_future(self._wake.wait())
             await asyncio.wait({stop_wait, wake_wait}, timeout=delay, return_when="FIRST_COMPLETED")
             for waiter in (stop_wait, wake_wait):
                 waiter.cancel()
-        log.info("sweeper_stopped", owner=self.owner)
+        try:
+            released = await self.ledger.release_all(self.owner)
+        except LedgerError as exc:
+            log.error("lease_release_failed", error=str(exc))
+        else:
+            log.info("sweeper_stopped", owner=self.owner, released=released)
 
     async def _sleep_for(self) -> float:
         interval = self.settings.sweep_interval
@@ -116,6 +126,8 @@ class Sweeper:
                 limit=self.settings.batch_size,
                 lease_seconds=self.settings.lease_seconds,
                 now=self.clock(),
+                # Gcore refuses new tasks past its queue limit: new ones wait for room.
+                max_active=self.settings.max_active_tasks,
             )
             await self._all([self._guarded_track(t) for t in tracks])
             worked += len(videos) + len(tracks)

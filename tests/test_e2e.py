@@ -346,3 +346,26 @@ async def test_attached_tracks_meet_the_preset(tmp_path: Path) -> None:
                 assert "thanks for watching" not in cue.text.lower()
                 assert "merci d'avoir regardé" not in cue.text.lower()
                 assert "zuschauen" not in cue.text.lower()
+
+
+async def test_never_more_than_max_active_tasks_in_flight(tmp_path: Path) -> None:
+    """With AUTOSUBS_MAX_ACTIVE_TASKS=2, nine tasks run at most two at a time, all finish."""
+    async with world(tmp_path, languages=("fre", "ger"), audio_language="eng",
+                     max_active_tasks=2) as w:  # fmt: skip
+        video_ids = [await w.upload(duration_ms=20_000) for _ in range(3)]
+        peak = 0
+
+        async def all_done() -> bool:
+            nonlocal peak
+            running = [t for t in await w.tasks() if t["status"] not in _TERMINAL]
+            peak = max(peak, len(running), await w.ledger.active_task_count())
+            return all([await w.settled(v, expected_tracks=3) for v in video_ids])
+
+        await w.sweep_until(all_done, timeout=60)
+        assert peak == 2
+        assert len(_ai_creates(await w.calls())) == 9
+        for video_id in video_ids:
+            await _assert_tracks(w, video_id, {"eng", "fre", "ger"})
+
+
+_TERMINAL = {"SUCCESS", "FAILURE", "REVOKED"}
