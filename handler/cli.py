@@ -59,6 +59,12 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "migrate", help="apply pending ledger schema migrations and print the schema version"
     )
+    recover = commands.add_parser(
+        "recover", help="rebuild a lost ledger from our tasks and tracks on Gcore"
+    )
+    recover.add_argument(
+        "--max-pages", type=int, default=20, help="pages of 100 AI tasks to search (newest first)"
+    )
     sim = commands.add_parser("simulator", help="run the bundled Gcore Streaming API simulator")
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=8081)
@@ -106,7 +112,30 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _status(settings, args.video, as_json=args.json)
     if args.command == "migrate":
         return asyncio.run(_migrate(settings))
+    if args.command == "recover":
+        return asyncio.run(_recover(settings, max_pages=args.max_pages))
     raise AssertionError(args.command)
+
+
+async def _recover(settings: Settings, *, max_pages: int) -> int:
+    from handler.app import gcore_http_client
+    from handler.gcore import GcoreClient
+    from handler.recovery import recover
+
+    settings.require("gcore_api_key")
+    ledger = await open_ledger(settings.database_url)
+    try:
+        async with gcore_http_client(settings) as http:
+            gcore = GcoreClient(http, rps=settings.gcore_rps, retries=settings.gcore_retries)
+            summary = await recover(ledger, gcore, max_pages=max_pages)
+    finally:
+        await ledger.aclose()
+    states = ", ".join(f"{n} {state}" for state, n in sorted(summary.tracks.items())) or "none"
+    print(
+        f"recovered {summary.videos} video(s); tracks: {states}; "
+        f"{summary.already_known} already in the ledger; {summary.gone} deleted on Gcore"
+    )
+    return 0
 
 
 def uvicorn_config(settings: Settings, app: Any) -> Any:

@@ -315,10 +315,10 @@ class GcoreClient:
         )
         return self._parse(AiTask, response)
 
-    async def find_tasks(self, search: str) -> list[AiTask]:
+    async def find_tasks(self, search: str, *, max_pages: int = _LIST_MAX_PAGES) -> list[AiTask]:
         """Tasks whose id, status or task_data contain ``search`` (our job marker)."""
         found: list[AiTask] = []
-        for page in range(1, _LIST_MAX_PAGES + 1):
+        for page in range(1, max_pages + 1):
             response = await self._request(
                 "GET",
                 "/streaming/ai/tasks",

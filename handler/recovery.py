@@ -1,33 +1,28 @@
-"""Rebuilding lost ledger state from Gcore itself: pure decisions, no I/O.
+"""Rebuilding lost ledger state from Gcore itself (``autosubs recover``).
 
 Every task we create carries our marker and the webhook profile in ``client_entity_data``;
 every track we attach carries our name in its language. From those two facts a video's track
 jobs can be put back in a state where the sweeper finishes them without creating anything
 twice: a task that exists is polled (and its track adopted when the list shows it), a track
-that exists is recorded as attached, and only what never started is started.
+that exists is recorded as attached, and only what never started is started. The decisions
+are pure functions; ``recover`` at the end is the thin I/O shell around them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
+
+import structlog
 
 from handler import languages
-from handler.gcore import AiTask
-from handler.ledger import SPOKEN
-from handler.pipeline import ExistingTrack, parse_entity_data
+from handler.errors import GcoreError
+from handler.gcore import AiTask, GcoreClient
+from handler.ledger import SPOKEN, LedgerProtocol, RestoredTrack
+from handler.pipeline import MARKER, ExistingTrack, existing_tracks, parse_entity_data
 from handler.tokens import Profile
 
-
-@dataclass(frozen=True, slots=True)
-class RecoveredTrack:
-    target: str
-    kind: str
-    state: str
-    language: str | None = None
-    task_id: str | None = None
-    subtitle_id: int | None = None
-    attempts: int = 0
-    reason: str | None = None
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +31,7 @@ class RecoveredVideo:
     profile: Profile
     mp4_url: str | None
     source_language: str | None
-    tracks: tuple[RecoveredTrack, ...]
+    tracks: tuple[RestoredTrack, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,13 +82,13 @@ def plan_recovery(
         (j.task.task_data.url for j in jobs.values() if j.task.task_data and j.task.task_data.url),
         None,
     )
-    tracks: list[RecoveredTrack] = []
+    tracks: list[RestoredTrack] = []
     spoken = jobs.get(SPOKEN)
     if spoken is not None:
         # Polled again: on SUCCESS the sweeper adopts our track if it is there, and settles
         # the translations that waited for the detected language.
         tracks.append(
-            RecoveredTrack(
+            RestoredTrack(
                 SPOKEN, "transcription", "task_started", profile.audio_language
                 if profile.audio_language != languages.AUTO else None,
                 task_id=spoken.task.task_id, attempts=spoken.attempt,
@@ -101,7 +96,7 @@ def plan_recovery(
         )  # fmt: skip
     else:
         fixed = source if profile.audio_language != languages.AUTO else None
-        tracks.append(RecoveredTrack(SPOKEN, "transcription", "planned", fixed))
+        tracks.append(RestoredTrack(SPOKEN, "transcription", "planned", fixed))
     transcription_open = spoken is not None or source is None
     for code in profile.languages:
         if code == source and profile.audio_language != languages.AUTO:
@@ -110,23 +105,73 @@ def plan_recovery(
         ours = _ours(existing, code)
         if ours is not None:
             tracks.append(
-                RecoveredTrack(code, "translation", "attached", code, subtitle_id=ours.subtitle_id,
+                RestoredTrack(code, "translation", "attached", code, subtitle_id=ours.subtitle_id,
                                task_id=job.task.task_id if job else None,
                                attempts=job.attempt if job else 0,
                                reason="recovered from Gcore")
             )  # fmt: skip
         elif job is not None:
             tracks.append(
-                RecoveredTrack(code, "translation", "task_started", code,
+                RestoredTrack(code, "translation", "task_started", code,
                                task_id=job.task.task_id, attempts=job.attempt)
             )  # fmt: skip
         elif profile.audio_language == languages.AUTO and transcription_open:
-            tracks.append(RecoveredTrack(code, "translation", "waiting", code))
+            tracks.append(RestoredTrack(code, "translation", "waiting", code))
         elif code == source:
             tracks.append(
-                RecoveredTrack(code, "translation", "skipped", code,
+                RestoredTrack(code, "translation", "skipped", code,
                                reason=f"same language as the source ({source})")
             )  # fmt: skip
         else:
-            tracks.append(RecoveredTrack(code, "translation", "planned", code))
+            tracks.append(RestoredTrack(code, "translation", "planned", code))
     return RecoveredVideo(video_id, profile, mp4_url, source, tuple(tracks))
+
+
+@dataclass(slots=True)
+class RecoverySummary:
+    videos: int = 0
+    tracks: Counter[str] = field(default_factory=Counter)
+    already_known: int = 0
+    gone: int = 0
+
+
+async def recover(
+    ledger: LedgerProtocol, gcore: GcoreClient, *, max_pages: int = 20
+) -> RecoverySummary:
+    """Put back in the ledger every video our tasks on Gcore speak of and the ledger lacks.
+
+    Reads only (task search, the video, its subtitles), then one ledger insert per video;
+    the sweeper does the rest, creating only what never started.
+    """
+    summary = RecoverySummary()
+    tasks = await gcore.find_tasks(f"{MARKER}:", max_pages=max_pages)
+    for video_id, jobs in sorted(our_tasks(tasks).items()):
+        if await ledger.get_video(video_id) is not None:
+            summary.already_known += 1
+            continue
+        try:
+            video = await gcore.get_video(video_id)
+        except GcoreError as exc:
+            if exc.status == 404:
+                summary.gone += 1  # deleted since: nothing to finish
+                continue
+            raise
+        existing = existing_tracks(await gcore.list_subtitles(video_id))
+        plan = plan_recovery(video_id, jobs, existing)
+        restored = await ledger.restore_video(
+            video_id,
+            plan.profile,
+            mp4_url=plan.mp4_url,
+            duration_s=(video.duration or 0) / 1000.0 or None,
+            source_language=plan.source_language,
+            existing=[e.as_dict() for e in existing],
+            tracks=list(plan.tracks),
+        )
+        if restored:
+            summary.videos += 1
+            summary.tracks.update(t.state for t in plan.tracks)
+            log.info("video_recovered", video_id=video_id,
+                     tracks={t.target: t.state for t in plan.tracks})  # fmt: skip
+        else:
+            summary.already_known += 1
+    return summary

@@ -17,6 +17,7 @@ import webvtt
 
 from handler import languages, pipeline
 from handler.ledger import Ledger
+from handler.recovery import recover
 from handler.sweeper import Sweeper
 from tests.support.openapi_contract import validate_recorded_call
 from tests.world import World, world
@@ -369,3 +370,37 @@ async def test_never_more_than_max_active_tasks_in_flight(tmp_path: Path) -> Non
 
 
 _TERMINAL = {"SUCCESS", "FAILURE", "REVOKED"}
+
+
+async def test_recover_rebuilds_a_lost_ledger_without_doing_anything_twice(
+    tmp_path: Path,
+) -> None:
+    """Ledger lost mid-flight: recover + sweep finish every track, no second task or track."""
+    async with world(tmp_path, languages=("fre", "ger"), time_scale=0.1) as w:
+        done_id = await w.upload(duration_ms=20_000)
+        await w.run_video(done_id)
+        busy_id = await w.upload(duration_ms=60_000)
+        await w.sweep_until(lambda: _started_count(w, busy_id, 2), timeout=30)
+        creates_before = len(_ai_creates(await w.calls()))
+
+        fresh = Ledger(str(tmp_path / "fresh.db"))
+        try:
+            summary = await recover(fresh, w.sweeper.gcore)
+            assert summary.videos == 2
+            assert summary.already_known == 0
+            w.ledger = fresh
+            w.sweeper = Sweeper(w.settings, fresh, w.sweeper.gcore, owner="after-recover")
+            for video_id in (done_id, busy_id):
+                tracks = await w.run_video(video_id, timeout=40)
+                assert {t.state for t in tracks} == {"attached"}, await w.describe()
+            # The finished video needed nothing new; the busy one only what never started.
+            creates = _ai_creates(await w.calls())
+            per_job = {c["body"]["client_user_id"].rsplit(":", 1)[0] for c in creates}
+            assert len(per_job) == len(creates) == 6, creates_before
+            for video_id in (done_id, busy_id):
+                await _assert_tracks(w, video_id, {"eng", "fre", "ger"})
+            again = await recover(fresh, w.sweeper.gcore)
+            assert again.videos == 0
+            assert again.already_known == 2
+        finally:
+            fresh.close()
