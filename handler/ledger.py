@@ -648,7 +648,7 @@ class SqliteLedger:
             " UNION ALL SELECT MIN(next_run_at) FROM tracks"
             " WHERE state IN ('planned', 'creating', 'task_started', 'cancelling'))"
         ).fetchone()
-        return row[0]
+        return None if row[0] is None else float(row[0])
 
     # --- results (lease-checked) ----------------------------------------------------------
 

@@ -254,7 +254,9 @@ _Cursor = psycopg.AsyncCursor[DictRow]
 class PostgresLedger:
     """The ledger on PostgreSQL. Build it with ``await PostgresLedger.open(url)``."""
 
-    def __init__(self, pool: AsyncConnectionPool[Any], label: str) -> None:
+    def __init__(
+        self, pool: AsyncConnectionPool[psycopg.AsyncConnection[DictRow]], label: str
+    ) -> None:
         self._pool = pool
         self.label = label
 
@@ -277,7 +279,7 @@ class PostgresLedger:
         }
         if "connect_timeout" not in url:
             kwargs["connect_timeout"] = max(1, int(timeout))
-        pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+        pool: AsyncConnectionPool[psycopg.AsyncConnection[DictRow]] = AsyncConnectionPool(
             url,
             kwargs=kwargs,
             min_size=min_size,
@@ -349,7 +351,7 @@ class PostgresLedger:
                 raise newer_schema(current, SCHEMA_VERSION)
             for version in range(current + 1, target + 1):
                 for statement in MIGRATIONS[version - 1]:
-                    await cur.execute(statement)  # type: ignore[arg-type]
+                    await cur.execute(statement)
                 await cur.execute(RECORD_MIGRATION, (version, time.time()))
             return max(current, target)
 
@@ -450,7 +452,8 @@ class PostgresLedger:
 
     async def next_due_at(self) -> float | None:
         [row] = await self._fetch(NEXT_DUE)
-        return row["due"]  # type: ignore[no-any-return]
+        due = row["due"]
+        return None if due is None else float(due)
 
     async def release_track(self, job: TrackJob, owner: str) -> None:
         """Give a claimed job back untouched (shutdown)."""
@@ -515,7 +518,7 @@ class PostgresLedger:
     ) -> None:
         check_columns(fields, VIDEO_COLUMNS, "video")
         sets, values = self._sets(fields)
-        query = sql.SQL(UPDATE_VIDEO).format(sets=sets)  # type: ignore[arg-type]
+        query = sql.SQL(UPDATE_VIDEO).format(sets=sets)
         await cur.execute(query, {**values, "now": now, "video_id": video_id, "owner": owner})
         if cur.rowcount != 1:
             raise LeaseLost(f"video {video_id}: lease lost or video cancelled")
@@ -564,7 +567,7 @@ class PostgresLedger:
         check_columns(fields, TRACK_COLUMNS, "track")
         sets, values = self._sets(fields)
         lease = "lease_owner = NULL, lease_until = 0" if release else "lease_owner = %(owner)s"
-        query = sql.SQL(UPDATE_TRACK).format(sets=sets, lease=sql.SQL(lease))  # type: ignore[arg-type]
+        query = sql.SQL(UPDATE_TRACK).format(sets=sets, lease=sql.SQL(lease))
         params = {**values, "now": now, "video_id": video_id, "target": target, "owner": owner}
         await cur.execute(query, params)
         if cur.rowcount != 1:

@@ -484,7 +484,7 @@ async def _tracks_in(store: Store, ledger: LedgerProtocol, states: dict[str, int
 async def test_max_active_caps_planned_claims(ledger: LedgerProtocol, store: Store) -> None:
     """Planned jobs are claimed only while tasks in flight plus leased planned jobs < cap."""
     await _tracks_in(store, ledger, {"task_started": 2, "planned": 6})
-    claim = {"limit": 10, "lease_seconds": LEASE, "now": T0, "max_active": 5}
+    claim: dict[str, Any] = {"limit": 10, "lease_seconds": LEASE, "now": T0, "max_active": 5}
     first = await ledger.claim_tracks("A", **claim)
     assert sorted(t.state for t in first) == ["planned"] * 3 + ["task_started"] * 2
     assert await ledger.active_task_count() == 2

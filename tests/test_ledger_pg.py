@@ -11,6 +11,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -66,7 +67,7 @@ def _populate(url: str, rows: dict[str, int], *, due: float = T0, first: int = 1
             first = last + 1
 
 
-async def _drain(ledger: LedgerProtocol, owner: str, **claim: float) -> list[tuple[int, str]]:
+async def _drain(ledger: LedgerProtocol, owner: str, **claim: Any) -> list[tuple[int, str]]:
     """Claim in small batches until nothing is left; what this owner got."""
     got: list[tuple[int, str]] = []
     while batch := await ledger.claim_tracks(owner, limit=7, lease_seconds=LEASE, now=T0, **claim):
