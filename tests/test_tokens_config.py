@@ -359,6 +359,7 @@ def test_cli_subcommands() -> None:
         "webhook-url",
         "status",
         "migrate",
+        "recover",
         "simulator",
         "demo",
     }
