@@ -114,6 +114,8 @@ def create_app(settings: Settings, *, ledger: LedgerProtocol | None = None) -> S
         middleware=[Middleware(SourceAllowList, networks=settings.allowed_networks)],
         lifespan=lifespan,
     )
+    # Gcore does not follow redirects: a webhook URL with a stray slash is simply not ours.
+    app.router.redirect_slashes = False
     app.state.settings = settings
     app.state.webhook_stats = Counter()
     return app

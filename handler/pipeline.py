@@ -293,20 +293,28 @@ def next_poll_delay(
     expected_total: float,
     floor: float,
     ceiling: float,
+    previous_progress: int | None = None,
+    since_previous: float | None = None,
 ) -> float:
     """Seconds until the next look at an unfinished task.
 
-    ``running_for`` is the time since Gcore started processing (``processing_time.started_at``).
-    With progress, extrapolate the rate to 100 % and look just after it; without, aim just
-    before the expected finish, or half the elapsed time again when past it.
+    With two progress readings, their rate is extrapolated to 100 %; with one, the rate since
+    Gcore started processing (``processing_time.started_at``, ``running_for``). Either way we
+    look just after the predicted end. Without progress, aim a little before the expected
+    finish (the estimate spreads both ways), or half the elapsed time again when past it.
     """
-    if progress and progress > 0 and running_for and running_for > 0:
-        rate = progress / running_for
-        remaining = max(0.0, (100 - progress) / rate)
-        delay = remaining + 0.02 * (running_for + remaining) + 0.25
+    rate = 0.0
+    if progress and progress > 0:
+        if previous_progress and progress > previous_progress and since_previous:
+            rate = (progress - previous_progress) / since_previous
+        elif running_for and running_for > 0:
+            rate = progress / running_for
+    if rate > 0:
+        remaining = max(0.0, (100 - (progress or 0)) / rate)
+        delay = remaining + 0.02 * (created_ago + remaining) + 0.25
     else:
         left = expected_total - created_ago
-        delay = 0.9 * left if left > floor else max(created_ago * 0.5, floor)
+        delay = 0.75 * left if left > floor else max(created_ago * 0.5, floor)
     return min(max(delay, floor), ceiling)
 
 

@@ -30,6 +30,7 @@ _CONCURRENCY = 8
 _MAX_ROUNDS = 20  # claim rounds per pass; what is still due waits for the next pass
 _MAX_ERRORS = 12  # consecutive unexpected errors before a job is failed for good
 _AUTH_RETRY = 600.0  # a rejected API key: look again in ten minutes
+_FRESH_TRACK_LIST = 300.0  # seconds a look at the video's tracks stays good for attaching
 _RENDITION_RECHECK = 60.0  # fallback look at a video still transcoding; webhooks come sooner
 
 
@@ -388,6 +389,8 @@ class Sweeper:
                 expected_total=self.task_model.expected(video.duration_s),
                 floor=self.settings.poll_floor,
                 ceiling=self.settings.poll_ceiling,
+                previous_progress=job.progress,
+                since_previous=now - job.updated_at,
             )
             await self.ledger.update_track(
                 job,
@@ -401,7 +404,11 @@ class Sweeper:
         if task.status != "SUCCESS":
             await self._task_failed(job, pipeline.failure_reason(task.result, task.status))
             return
-        self.task_model.learn(video.duration_s, now - created_at)
+        completed = task.processing_time.completed_at if task.processing_time else None
+        # Learn from when Gcore finished, not from when we happened to look.
+        self.task_model.learn(
+            video.duration_s, (completed.timestamp() if completed else now) - created_at
+        )
         await self._succeeded(job, video, task, now)
 
     async def _task_failed(self, job: TrackJob, reason: str) -> None:
@@ -449,12 +456,13 @@ class Sweeper:
                 )
             return
         assert text.vtt is not None
-        subtitles = await self.gcore.list_subtitles(job.video_id)
-        existing = pipeline.existing_tracks(subtitles)
+        existing = await self._existing_before_attach(job, video, now)
         settled = pipeline.settle_language(language, existing)
         if settled is not None:
             state, reason, subtitle_id = settled.state, settled.reason, settled.subtitle_id
         else:
+            # The attach intent: a crash after the POST makes the next attempt list first.
+            await self.ledger.update_track(job, self.owner, task_done_at=now, release=False)
             created = await self.gcore.create_subtitle(
                 job.video_id, name=languages.track_name(language), language=language, vtt=text.vtt
             )
@@ -466,6 +474,19 @@ class Sweeper:
             await self.ledger.update_track(job, self.owner, **fields)
         log.info("track_attached" if state == "attached" else "track_settled", state=state,
                  language=language, subtitle_id=subtitle_id, source=text.source)  # fmt: skip
+
+    async def _existing_before_attach(
+        self, job: TrackJob, video: VideoJob, now: float
+    ) -> list[pipeline.ExistingTrack]:
+        """The video's tracks as they matter for attaching ours.
+
+        Listed again when a previous attempt may have POSTed already (its intent is on
+        record) or when our last look is old; otherwise the look taken at planning (or
+        after the transcription) is recent enough and saves a call per track.
+        """
+        if job.task_done_at is None and now - video.updated_at < _FRESH_TRACK_LIST:
+            return [pipeline.ExistingTrack.from_dict(e) for e in video.existing]
+        return pipeline.existing_tracks(await self.gcore.list_subtitles(job.video_id))
 
     async def _finish_transcription(
         self,

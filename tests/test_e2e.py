@@ -259,10 +259,28 @@ async def test_track_posted_but_not_recorded_is_adopted(tmp_path: Path) -> None:
             headers={"Authorization": "APIKey test-api-key"},
             json={"name": languages.track_name("eng"), "language": "eng", "vtt": _HUMAN_VTT},
         )
+        # What the crashed sweeper left on record: the attach intent, then nothing.
+        [job] = await w.ledger.claim_tracks(
+            "crashed", limit=10, lease_seconds=1, now=time.time() + 3600
+        )
+        await w.ledger.update_track(job, "crashed", task_done_at=time.time(), next_run_at=0)
         tracks = await w.run_video(video_id)
         assert tracks[0].state == "attached"
         assert tracks[0].subtitle_id == ours.json()["id"]
         assert len(await w.subtitles(video_id)) == 1
+
+
+async def test_attach_without_intent_trusts_a_fresh_look_and_saves_a_call(tmp_path: Path) -> None:
+    """No crash, recent planning look: the track is attached without listing again."""
+    async with world(tmp_path, languages=(), audio_language="eng") as w:
+        video_id = await w.upload(duration_ms=30_000)
+        await w.run_video(video_id)
+        lists = [
+            c for c in await w.calls()
+            if c["method"] == "GET" and c["path"].endswith("/subtitles")
+        ]  # fmt: skip
+        assert len(lists) == 1  # the look at planning time only
+        await _assert_tracks(w, video_id, {"eng"})
 
 
 @pytest.mark.parametrize(

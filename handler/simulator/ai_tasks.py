@@ -98,6 +98,10 @@ class Task:
                 current = phase.progress(at)
         return current
 
+    def processing_began(self) -> float | None:
+        """When the first STARTED phase begins (None if the task never gets that far)."""
+        return next((p.start for p in self.phases if p.status == STARTED), None)
+
     def finish(self, now: float) -> None:
         """End the task now with its planned fate (tests use this to skip the wait)."""
         if self.terminal(now):
@@ -138,17 +142,22 @@ class Task:
     def to_json(self, now: float, clock: Clock, *, with_result: bool = True) -> dict[str, Any]:
         terminal = self.terminal(now)
         stop = self._stop()
+        # Gcore's started_at is when a worker took the task up ("video processing start"),
+        # not when it was queued; total_time_sec runs from there to the end.
+        began = self.processing_began()
+        processing: dict[str, Any] = {
+            "completed_at": clock.iso(stop) if terminal else None,
+            "total_time_sec": round(stop - (began or self.created_at), 3) if terminal else None,
+        }
+        if began is not None and began <= min(now, stop):
+            processing["started_at"] = clock.iso(began)
         body: dict[str, Any] = {
             "task_id": self.task_id,
             "task_name": self.task_name,
             "status": self.status(now),
             "progress": self.progress(now),
             "task_data": dict(self.task_data),
-            "processing_time": {
-                "started_at": clock.iso(self.created_at),
-                "completed_at": clock.iso(stop) if terminal else None,
-                "total_time_sec": round(stop - self.created_at, 3) if terminal else None,
-            },
+            "processing_time": processing,
         }
         if with_result:
             body["result"] = self.result(now)
