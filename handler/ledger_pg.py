@@ -40,6 +40,7 @@ from handler.ledger import (
     NewTrack,
     RestoredTrack,
     TrackJob,
+    VideoEvent,
     VideoJob,
     by_due,
     check_columns,
@@ -371,23 +372,40 @@ class PostgresLedger:
 
         Returns True when the video is new to the ledger.
         """
-        now = time.time() if now is None else now
-        params = {
-            "video_id": video_id,
-            "type": "video",
-            "status": event_status,
-            "token_fp": token_fp,
-            "now": now,
-            "due": now + due_in,
-            "profile": Jsonb(profile.model_dump(mode="json")),
-        }
+        event = VideoEvent(video_id, profile, event_status, due_in, token_fp, now)
+        [new] = await self.record_video_events([event])
+        return new
+
+    async def record_video_events(self, events: Sequence[VideoEvent]) -> list[bool]:
+        """``record_video_event`` for each event in order, all in one transaction.
+
+        Returns, per event, whether its video was new to the ledger. The events rows go in
+        in order; the videos rows are then written in video id order (each video's events
+        still in theirs), so that two replicas' batches that share videos lock them in the
+        same order: one waits for the other, neither deadlocks.
+        """
+        clock = time.time()
+        params = []
+        for event in events:
+            now = clock if event.now is None else event.now
+            params.append({
+                "video_id": event.video_id,
+                "type": "video",
+                "status": event.event_status,
+                "token_fp": event.token_fp,
+                "now": now,
+                "due": now + event.due_in,
+                "profile": Jsonb(event.profile.model_dump(mode="json")),
+            })  # fmt: skip
+        new = [False] * len(events)
         async with self._tx() as cur:
-            await cur.execute(INSERT_EVENT, params)
-            await cur.execute(INSERT_VIDEO, params)
-            if cur.rowcount:
-                return True
-            await cur.execute(BRING_VIDEO_FORWARD, params)
-            return False
+            await cur.executemany(INSERT_EVENT, params)
+            for i in sorted(range(len(events)), key=lambda i: events[i].video_id):
+                await cur.execute(INSERT_VIDEO, params[i])
+                new[i] = cur.rowcount > 0
+                if not new[i]:
+                    await cur.execute(BRING_VIDEO_FORWARD, params[i])
+        return new
 
     async def record_video_delete(
         self, video_id: int, *, token_fp: str, now: float | None = None

@@ -7,6 +7,7 @@ Gcore's managed PostgreSQL runs it). Time is passed as ``now=``, never slept.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import sqlite3
 from collections.abc import AsyncIterator, Callable
@@ -26,6 +27,7 @@ from handler.ledger import (
     NewTrack,
     RestoredTrack,
     TrackJob,
+    VideoEvent,
     open_ledger,
 )
 from handler.tokens import Profile
@@ -210,6 +212,90 @@ async def test_events_do_not_reopen_a_planned_video(ledger: LedgerProtocol) -> N
     video = await ledger.get_video(1)
     assert video is not None
     assert video.state == "planned"
+
+
+def _mixed_events() -> list[VideoEvent]:
+    """New videos, a repeat inside the batch (another profile, more hopeful, then less),
+    and a replay for a video that is planned already."""
+    return [
+        VideoEvent(10, PROFILE, "pending", 60.0, "fp", now=T0),
+        VideoEvent(11, AUTO, "ready", 0.0, "fp", now=T0),
+        VideoEvent(10, Profile(languages=("spa",)), "viewable", 5.0, "fp2", now=T0 + 1),
+        VideoEvent(1, PROFILE, "ready", 0.0, "fp", now=T0 + 2),
+        VideoEvent(10, PROFILE, "pending", 60.0, "fp", now=T0 + 3),
+    ]
+
+
+async def test_record_video_events_is_each_event_in_order(
+    ledger: LedgerProtocol, store: Store
+) -> None:
+    """A batch answers and records exactly what one record_video_event per event would."""
+    await _planned(ledger, FIXED_PLAN)
+    one_by_one = await store.sibling().open()
+    try:
+        await _planned(one_by_one, FIXED_PLAN)
+        batched = await ledger.record_video_events(_mixed_events())
+        singles = [
+            await one_by_one.record_video_event(
+                e.video_id, e.profile, event_status=e.event_status, due_in=e.due_in,
+                token_fp=e.token_fp, now=e.now,
+            )
+            for e in _mixed_events()
+        ]  # fmt: skip
+        assert batched == singles == [True, True, False, False, False]
+        assert await ledger.videos() == await one_by_one.videos()
+        assert await ledger.event_count() == await one_by_one.event_count() == 6
+    finally:
+        await one_by_one.aclose()
+    video = await ledger.get_video(10)
+    assert video is not None
+    assert (video.profile, video.state, video.event_status) == (PROFILE, "new", "pending")
+    assert video.next_run_at == T0 + 6  # the most hopeful of the three events
+    planned = await ledger.get_video(1)
+    assert planned is not None
+    assert planned.state == "planned"
+
+
+async def test_record_video_events_without_now_share_the_clock(ledger: LedgerProtocol) -> None:
+    """Events without ``now`` are stamped with the time of their transaction."""
+    events = [VideoEvent(video_id, PROFILE, "ready", 0.0, "fp") for video_id in (1, 2, 3)]
+    assert await ledger.record_video_events(events) == [True, True, True]
+    assert len({v.created_at for v in await ledger.videos()}) == 1
+    assert await ledger.record_video_events([]) == []
+    assert await ledger.event_count() == 3
+
+
+async def test_a_failed_batch_records_none_of_its_events(ledger: LedgerProtocol) -> None:
+    """An event the database cannot store fails the whole batch: none of it is kept."""
+    events = [
+        VideoEvent(20, PROFILE, "ready", 0.0, "fp", now=T0),
+        VideoEvent(2**63, PROFILE, "ready", 0.0, "fp", now=T0),  # beyond a 64-bit integer
+    ]
+    with pytest.raises(LedgerError):
+        await ledger.record_video_events(events)
+    assert await ledger.videos() == []
+    assert await ledger.event_count() == 0
+    assert await ledger.record_video_events(events[:1]) == [True]
+
+
+async def test_batches_sharing_videos_do_not_deadlock(store: Store) -> None:
+    """Two replicas record the same new videos at once, in opposite orders: both batches
+    commit, and each video is new to exactly one of them."""
+    first, second = await store.open(), await store.open()
+    try:
+        ids = list(range(1, 9))
+        forward, backward = await asyncio.gather(
+            first.record_video_events([VideoEvent(i, PROFILE, "ready", 0.0, "a") for i in ids]),
+            second.record_video_events(
+                [VideoEvent(i, PROFILE, "ready", 0.0, "b") for i in reversed(ids)]
+            ),
+        )
+        assert [f + b for f, b in zip(forward, reversed(backward), strict=True)] == [1] * 8
+        assert await first.event_count() == 16
+        assert len(await second.videos()) == 8
+    finally:
+        await first.aclose()
+        await second.aclose()
 
 
 # --- claims and leases ---------------------------------------------------------------------
