@@ -8,7 +8,7 @@ translation bill) without the secret.
 from __future__ import annotations
 
 import hashlib
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from itsdangerous import BadData, URLSafeSerializer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -73,3 +73,38 @@ def verify(token: str, keys: list[str]) -> Profile:
 def fingerprint(token: str) -> str:
     """A short, non-reversible id of a token for logs (the token itself is a secret)."""
     return hashlib.sha256(token.encode()).hexdigest()[:10]
+
+
+class Verified(NamedTuple):
+    profile: Profile
+    fingerprint: str
+
+
+class VerifiedTokens:
+    """``verify`` for one set of keys, remembering the tokens that verified.
+
+    The same few tokens come back with every webhook, and verifying one (an HMAC and a
+    pydantic validation) gives the same answer for as long as the keys stay the same: the
+    app keeps one of these, as its keys are fixed for its lifetime. Only tokens that verified
+    are kept, so garbage cannot grow it, and at most ``size`` of them (oldest out first); a
+    token that is not kept is simply verified again.
+    """
+
+    def __init__(self, keys: list[str], size: int = 256) -> None:
+        _serializer(keys)  # no keys: fail now, not at the first webhook
+        self._keys = list(keys)
+        self._size = size
+        self._verified: dict[str, Verified] = {}
+
+    def verify(self, token: str) -> Verified:
+        known = self._verified.get(token)
+        if known is not None:
+            return known
+        verified = Verified(verify(token, self._keys), fingerprint(token))
+        if len(self._verified) >= self._size:
+            del self._verified[next(iter(self._verified))]
+        self._verified[token] = verified
+        return verified
+
+    def __len__(self) -> int:
+        return len(self._verified)

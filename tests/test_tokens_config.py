@@ -147,6 +147,53 @@ def test_fingerprint() -> None:
     assert fp not in token
 
 
+def test_verified_tokens_agree_with_verify() -> None:
+    """The app's verifier gives verify's answer, with the token's fingerprint."""
+    token = tokens.mint(PROFILE, ["k"])
+    verified = tokens.VerifiedTokens(["k"])
+    assert verified.verify(token) == (PROFILE, tokens.fingerprint(token))
+    assert verified.verify(token) == (PROFILE, tokens.fingerprint(token))  # remembered
+    for bad in (_tamper(token, -3), tokens.mint(PROFILE, ["other"]), "not-a-token", ""):
+        with pytest.raises(tokens.InvalidToken):
+            verified.verify(bad)
+
+
+def test_verified_tokens_remember_only_good_tokens() -> None:
+    """Tokens that fail are never kept, so a stream of garbage cannot grow the memory."""
+    verified = tokens.VerifiedTokens(["k"])
+    good = tokens.mint(PROFILE, ["k"])
+    for i in range(1000):
+        with pytest.raises(tokens.InvalidToken):
+            verified.verify(f"{good}{i}")
+    assert len(verified) == 0
+    verified.verify(good)
+    assert len(verified) == 1
+
+
+def test_verified_tokens_are_bounded() -> None:
+    """At most ``size`` tokens are kept; one that was let go simply verifies again."""
+    codes = ["fre", "ger", "spa", "ita", "por", "dut", "pol", "swe", "dan", "fin"]
+    profiles = [tokens.Profile(languages=(code,)) for code in codes]
+    minted = [tokens.mint(p, ["k"]) for p in profiles]
+    verified = tokens.VerifiedTokens(["k"], size=4)
+    for token, profile in zip(minted * 2, profiles * 2, strict=True):
+        assert verified.verify(token).profile == profile
+        assert len(verified) <= 4
+
+
+def test_verified_tokens_follow_their_keys() -> None:
+    """What one set of keys verified says nothing under another: after the old key is
+    retired, its tokens fail even though a verifier with both keys accepted them."""
+    old_token = tokens.mint(PROFILE, Settings(secret_keys="old").signing_keys)
+    rotated = tokens.VerifiedTokens(Settings(secret_keys="new,old").signing_keys)
+    assert rotated.verify(old_token).profile == PROFILE
+    retired = tokens.VerifiedTokens(Settings(secret_keys="new").signing_keys)
+    with pytest.raises(tokens.InvalidToken):
+        retired.verify(old_token)
+    with pytest.raises(ValueError, match="no signing keys"):
+        tokens.VerifiedTokens([])
+
+
 # --- profiles ------------------------------------------------------------------------------
 
 
