@@ -16,6 +16,7 @@ from handler.ledger import SPOKEN, NewTrack
 from handler.tokens import Profile
 
 MARKER = "autosubs"
+_EARLY_PROGRESS = 30  # below this a progress rate is too young to aim the last poll with
 _RENDITION_RECHECK = 60.0  # seconds between looks at a video whose MP4 is not ready yet
 
 
@@ -295,6 +296,8 @@ def next_poll_delay(
     ceiling: float,
     previous_progress: int | None = None,
     since_previous: float | None = None,
+    paused: bool = False,
+    two_stage: bool = False,
 ) -> float:
     """Seconds until the next look at an unfinished task.
 
@@ -304,14 +307,24 @@ def next_poll_delay(
     finish (the estimate spreads both ways), or half the elapsed time again when past it.
     """
     rate = 0.0
+    single_reading = True
     if progress and progress > 0:
         if previous_progress and progress > previous_progress and since_previous:
             rate = (progress - previous_progress) / since_previous
+            single_reading = False
         elif running_for and running_for > 0:
             rate = progress / running_for
     if rate > 0:
         remaining = max(0.0, (100 - (progress or 0)) / rate)
-        delay = remaining + 0.02 * (created_ago + remaining) + 0.25
+        # A hair past the predicted end: progress is a truncated integer, so the rate is
+        # slightly underestimated already; a larger margin only adds latency.
+        delay = remaining + 0.005 * (created_ago + remaining) + 0.2
+        if paused or (progress or 0) < _EARLY_PROGRESS or (two_stage and single_reading):
+            # Between sub-stages, this early, or with only one reading of a task that dips
+            # (Gcore: STARTED -> PENDING -> STARTED after language identification, so the
+            # rate since started_at includes the dip), the rate says little: look again
+            # halfway and aim the last poll with two readings.
+            delay = 0.5 * remaining
     else:
         left = expected_total - created_ago
         delay = 0.75 * left if left > floor else max(created_ago * 0.5, floor)

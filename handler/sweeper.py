@@ -75,17 +75,13 @@ class Sweeper:
         log.info("sweeper_started", owner=self.owner, interval=self.settings.sweep_interval)
         while not stop.is_set():
             self._wake.clear()
-            worked = 0
             try:
                 worked = await self.sweep_once(stop)
-                delay = await self._sleep_for()
+                delay = await self._sleep_for(worked)
             except LedgerError as exc:
                 # The database may be briefly locked or restarting: say so, try next tick.
                 log.error("sweep_ledger_error", error=str(exc))
                 delay = self.settings.sweep_interval
-            if worked == 0:
-                # Jobs can be due yet unclaimable (task capacity full): do not spin on them.
-                delay = max(delay, min(self.settings.poll_floor, self.settings.sweep_interval))
             stop_wait = asyncio.ensure_future(stop.wait())
             wake_wait = asyncio.ensure_future(self._wake.wait())
             await asyncio.wait({stop_wait, wake_wait}, timeout=delay, return_when="FIRST_COMPLETED")
@@ -98,12 +94,21 @@ class Sweeper:
         else:
             log.info("sweeper_stopped", owner=self.owner, released=released)
 
-    async def _sleep_for(self) -> float:
+    async def _sleep_for(self, worked: int) -> float:
+        """Until the next job is due (never longer than the interval).
+
+        Jobs can be due yet unclaimable (task capacity full, or leased by another replica):
+        after a pass that found nothing to do, wait at least the poll floor instead of
+        spinning on them. A job due in the future is slept to exactly.
+        """
         interval = self.settings.sweep_interval
         due = await self.ledger.next_due_at()
         if due is None:
             return interval
-        return min(interval, max(0.0, due - self.clock()))
+        wait = due - self.clock()
+        if wait <= 0 and worked == 0:
+            return min(self.settings.poll_floor, interval)
+        return min(interval, max(0.0, wait))
 
     async def sweep_once(self, stop: asyncio.Event | None = None) -> int:
         """One pass: work every job that is due now. Returns how many job steps ran.
@@ -391,6 +396,9 @@ class Sweeper:
                 ceiling=self.settings.poll_ceiling,
                 previous_progress=job.progress,
                 since_previous=now - job.updated_at,
+                paused=task.status != "STARTED",
+                two_stage=job.kind == "transcription"
+                and video.profile.audio_language == languages.AUTO,
             )
             await self.ledger.update_track(
                 job,

@@ -715,3 +715,40 @@ def test_track_text_rejects_malformed_segments() -> None:
     result = {"subtitles": [{"start_time": "soon", "end_time": "00:00:02.000", "text": "x"}]}
     with pytest.raises(VttError, match="segment 1"):
         pipeline.track_text(result, "eng", "netflix")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        pytest.param(
+            {"progress": 60, "previous_progress": 20, "since_previous": 10.0},
+            10.0 + 0.005 * (30.0 + 10.0) + 0.2,
+            id="two-readings-extrapolate-their-own-rate",
+        ),
+        pytest.param(
+            {"progress": 60, "running_for": 30.0, "two_stage": True},
+            0.5 * 20.0,
+            id="one-reading-of-a-dipping-task-looks-again-halfway",
+        ),
+        pytest.param(
+            {"progress": 60, "running_for": 30.0, "paused": True},
+            0.5 * 20.0,
+            id="paused-between-stages-looks-again-halfway",
+        ),
+        pytest.param(
+            {"progress": 60, "previous_progress": 20, "since_previous": 10.0, "two_stage": True},
+            10.0 + 0.005 * (30.0 + 10.0) + 0.2,
+            id="two-readings-of-a-dipping-task-are-trusted",
+        ),
+        pytest.param(
+            {"progress": 10, "running_for": 10.0},
+            0.5 * 90.0,
+            id="early-progress-looks-again-halfway",
+        ),
+    ],
+)
+def test_next_poll_delay_readings(kwargs: dict[str, Any], expected: float) -> None:
+    """The last poll is aimed only with a rate it can trust; otherwise it looks again sooner."""
+    base = {"created_ago": 30.0, "expected_total": 60.0, "floor": 1.0, "ceiling": 600.0}
+    base.update({"running_for": None, **kwargs})
+    assert pipeline.next_poll_delay(**base) == pytest.approx(expected)
