@@ -15,13 +15,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from handler import __version__, metrics
+from handler import __version__, metrics, tokens
 from handler.config import Settings
 from handler.errors import LedgerError
 from handler.gcore import GcoreClient
+from handler.group_commit import GroupCommit
 from handler.ledger import LedgerProtocol, open_ledger
 from handler.sweeper import Sweeper
-from handler.webhooks import SourceAllowList, receive_webhook
+from handler.webhooks import SourceAllowList, WebhookEndpoint
 
 log = structlog.get_logger(__name__)
 
@@ -70,6 +71,7 @@ def create_app(settings: Settings, *, ledger: LedgerProtocol | None = None) -> S
         own_ledger = ledger is None
         # Opening applies pending migrations (under a lock on PostgreSQL: replicas may race).
         app.state.ledger = await open_ledger(settings.database_url) if ledger is None else ledger
+        app.state.group_commit = GroupCommit(app.state.ledger)
         app.state.sweeper_task = None
         app.state.sweeper = None
         app.state.gcore = None
@@ -100,13 +102,18 @@ def create_app(settings: Settings, *, ledger: LedgerProtocol | None = None) -> S
                     )
             if http is not None:
                 await http.aclose()
+            await app.state.group_commit.aclose()
             if own_ledger:
                 await app.state.ledger.aclose()
-            log.info("service_stopped")
+            log.info(
+                "service_stopped",
+                webhook_events=app.state.group_commit.events,
+                webhook_transactions=app.state.group_commit.transactions,
+            )
 
     app = Starlette(
         routes=[
-            Route("/webhooks/gcore/{token}", receive_webhook, methods=["POST"]),
+            Route("/webhooks/gcore/{token}", WebhookEndpoint(), methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
@@ -117,5 +124,6 @@ def create_app(settings: Settings, *, ledger: LedgerProtocol | None = None) -> S
     # Gcore does not follow redirects: a webhook URL with a stray slash is simply not ours.
     app.router.redirect_slashes = False
     app.state.settings = settings
+    app.state.tokens = tokens.VerifiedTokens(settings.signing_keys)
     app.state.webhook_stats = Counter()
     return app

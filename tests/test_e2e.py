@@ -293,6 +293,8 @@ async def test_attach_without_intent_trusts_a_fresh_look_and_saves_a_call(tmp_pa
         ("no video id", {"json": {"type": "video", "message": {"video": {}}}}, 400),
         ("string id", {"json": {"type": "video", "message": {"video": {"id": "12"}}}}, 400),
         ("no type", {"json": {"message": {}}}, 400),
+        ("id too big", {"json": {"type": "video", "message": {"video": {"id": 2**63}}}}, 400),
+        ("nested too deep", {"content": b"[" * 5000 + b"]" * 5000}, 400),
     ],
 )
 async def test_rejections_record_nothing_and_call_nobody(

@@ -1,0 +1,77 @@
+"""Group commit: the ``video`` webhooks that arrive together are recorded in one transaction.
+
+A transaction costs far more than the rows it writes (SQLite: BEGIN IMMEDIATE, the WAL
+append at COMMIT; PostgreSQL: the round trips and the commit), so the webhook route hands
+its event to the app's ``GroupCommit`` and waits. One flush at a time takes everything
+queued so far (at most ``max_batch``) and records it with one ``record_video_events``;
+webhooks arriving meanwhile queue for the next flush. ``record`` returns only once the
+transaction holding its event has committed, so a 202 still means "durably recorded".
+If the transaction fails, every webhook of that batch gets the error, none a 202.
+
+The flush is a task of its own, but a tracked one: the requests await its outcome, and
+``aclose`` waits for it at shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import structlog
+
+from handler.errors import LedgerError
+from handler.ledger import LedgerProtocol, VideoEvent
+
+log = structlog.get_logger(__name__)
+
+
+class GroupCommit:
+    def __init__(self, ledger: LedgerProtocol, *, max_batch: int = 256) -> None:
+        self._ledger = ledger
+        self._max_batch = max_batch
+        self._queue: list[tuple[VideoEvent, asyncio.Future[bool]]] = []
+        self._flush: asyncio.Task[None] | None = None
+        self.transactions = 0  # committed, for /metrics and tests
+        self.events = 0
+
+    async def record(self, event: VideoEvent) -> bool:
+        """Record ``event`` in the next group commit; True when its video is new.
+
+        Raises ``LedgerError`` when that transaction failed (nothing of the batch is recorded).
+        """
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[bool] = loop.create_future()
+        self._queue.append((event, done))
+        if self._flush is None or self._flush.done():
+            # Started, not run: the requests that are ready in this turn of the event loop
+            # queue their events first, and share the transaction.
+            self._flush = loop.create_task(self._flush_queue())
+        return await done
+
+    async def _flush_queue(self) -> None:
+        while self._queue:
+            batch = self._queue[: self._max_batch]
+            del self._queue[: self._max_batch]
+            try:
+                new = await self._ledger.record_video_events([event for event, _ in batch])
+            except Exception as exc:
+                error = exc if isinstance(exc, LedgerError) else LedgerError(f"{exc!r}")
+                log.error("webhook_batch_failed", events=len(batch), error=str(error))
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(error)
+                continue
+            except BaseException:  # cancelled (the loop is closing): no one gets an answer
+                for _, done in batch + self._queue:
+                    done.cancel()
+                self._queue.clear()
+                raise
+            self.transactions += 1
+            self.events += len(batch)
+            for (_, done), is_new in zip(batch, new, strict=True):
+                if not done.done():  # its request may have been cancelled meanwhile
+                    done.set_result(is_new)
+
+    async def aclose(self) -> None:
+        """Wait for the flush in progress (and whatever queued behind it)."""
+        if self._flush is not None:
+            await self._flush

@@ -1,0 +1,141 @@
+"""Group commit: concurrent webhooks share ledger transactions, and each 202 still means
+"recorded". On a real SQLite ledger, directly and through the service under uvicorn."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from handler import tokens
+from handler.app import create_app
+from handler.config import Settings
+from handler.errors import LedgerError
+from handler.group_commit import GroupCommit
+from handler.ledger import Ledger, VideoEvent
+from tests.support.servers import serve_in_thread
+
+PROFILE = tokens.Profile(languages=("fre",))
+
+
+def _event(video_id: int) -> VideoEvent:
+    return VideoEvent(video_id, PROFILE, "ready", 0.0, "fp")
+
+
+@pytest.fixture
+async def ledger(tmp_path: Path) -> AsyncIterator[Ledger]:
+    db = Ledger(str(tmp_path / "ledger.db"))
+    yield db
+    with contextlib.suppress(LedgerError):
+        await db.aclose()
+
+
+async def test_events_queued_together_share_one_transaction(ledger: Ledger) -> None:
+    """200 events recorded at once: every one answered, recorded, in one commit."""
+    commit = GroupCommit(ledger)
+    new = await asyncio.gather(*(commit.record(_event(i)) for i in range(1, 201)))
+    assert new == [True] * 200
+    assert (commit.events, commit.transactions) == (200, 1)
+    assert await ledger.event_count() == 200
+    assert len(await ledger.videos()) == 200
+
+
+async def test_batches_are_bounded(ledger: Ledger) -> None:
+    """At most ``max_batch`` events per transaction; the rest follow in the next ones."""
+    commit = GroupCommit(ledger, max_batch=64)
+    await asyncio.gather(*(commit.record(_event(i)) for i in range(1, 201)))
+    assert (commit.events, commit.transactions) == (200, 4)
+    assert await ledger.event_count() == 200
+
+
+async def test_each_event_gets_its_own_answer(ledger: Ledger) -> None:
+    """Repeats inside one batch: only the first delivery of a video is new."""
+    commit = GroupCommit(ledger)
+    new = await asyncio.gather(*(commit.record(_event(v)) for v in (1, 2, 1, 3, 2)))
+    assert new == [True, True, False, True, False]
+    assert commit.transactions == 1
+
+
+async def test_a_failed_transaction_fails_every_event_of_its_batch(ledger: Ledger) -> None:
+    """When the commit fails, every waiter gets the LedgerError; none is told "recorded"."""
+    commit = GroupCommit(ledger)
+    ledger.close()
+    outcomes = await asyncio.gather(
+        *(commit.record(_event(i)) for i in range(1, 21)), return_exceptions=True
+    )
+    assert all(isinstance(o, LedgerError) for o in outcomes), outcomes
+    assert commit.transactions == 0
+
+
+async def test_a_cancelled_waiter_does_not_hold_up_the_others(ledger: Ledger) -> None:
+    """A request that goes away before the commit: its event is still recorded (harmless,
+    like a 202 the client did not wait for), and the others get their answers."""
+    commit = GroupCommit(ledger)
+    waiters = [asyncio.ensure_future(commit.record(_event(i))) for i in range(1, 11)]
+    await asyncio.sleep(0)  # every waiter has queued its event
+    waiters[3].cancel()
+    done = await asyncio.gather(*waiters, return_exceptions=True)
+    assert isinstance(done[3], asyncio.CancelledError)
+    assert [d for i, d in enumerate(done) if i != 3] == [True] * 9
+    assert await ledger.event_count() == 10
+    await commit.aclose()
+
+
+def _settings(tmp_path: Path) -> Settings:
+    return Settings(
+        secret_keys="group-commit-secret",
+        sweeper="off",
+        database_url=f"sqlite:///{tmp_path / 'ledger.db'}",
+        allowed_cidrs="127.0.0.1/32",
+    )
+
+
+def _rows(path: Path, table: str) -> int:
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        return int(db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+
+
+async def _post_all(url: str, ids: range) -> list[httpx.Response]:
+    limits = httpx.Limits(max_connections=len(ids))
+    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+        return await asyncio.gather(
+            *(
+                client.post(url, json={"type": "video", "message": {"video": {"id": i}}})
+                for i in ids
+            )
+        )
+
+
+async def test_concurrent_webhooks_are_batched_and_all_recorded(tmp_path: Path) -> None:
+    """200 concurrent webhooks over HTTP: 200 answers of 202, 200 rows, fewer commits."""
+    settings = _settings(tmp_path)
+    token = tokens.mint(PROFILE, settings.signing_keys)
+    app = create_app(settings)
+    with serve_in_thread(app) as base:
+        responses = await _post_all(f"{base}/webhooks/gcore/{token}", range(1, 201))
+        commit: GroupCommit = app.state.group_commit
+        transactions = commit.transactions
+    assert sorted(r.json()["video_id"] for r in responses) == list(range(1, 201))
+    assert {(r.status_code, r.json()["new"]) for r in responses} == {(202, True)}
+    assert _rows(tmp_path / "ledger.db", "events") == 200
+    assert _rows(tmp_path / "ledger.db", "videos") == 200
+    assert commit.events == 200
+    assert transactions < 200, "every webhook had a transaction of its own"
+
+
+async def test_webhooks_get_503_when_the_ledger_fails(tmp_path: Path) -> None:
+    """The ledger cannot write: every webhook of the batch gets 503 and a reason, no 202."""
+    settings = _settings(tmp_path)
+    token = tokens.mint(PROFILE, settings.signing_keys)
+    ledger = Ledger(settings.sqlite_path)
+    with serve_in_thread(create_app(settings, ledger=ledger)) as base:
+        ledger.close()
+        responses = await _post_all(f"{base}/webhooks/gcore/{token}", range(1, 21))
+    assert {r.status_code for r in responses} == {503}
+    assert all(r.json()["error"] for r in responses)
+    assert _rows(tmp_path / "ledger.db", "events") == 0
