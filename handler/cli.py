@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import structlog
@@ -118,24 +119,31 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 async def _recover(settings: Settings, *, max_pages: int) -> int:
-    from handler.app import gcore_http_client
-    from handler.gcore import GcoreClient
     from handler.recovery import recover
 
-    settings.require("gcore_api_key")
-    ledger = await open_ledger(settings.database_url)
-    try:
-        async with gcore_http_client(settings) as http:
-            gcore = GcoreClient(http, rps=settings.gcore_rps, retries=settings.gcore_retries)
-            summary = await recover(ledger, gcore, max_pages=max_pages)
-    finally:
-        await ledger.aclose()
+    async with _ledger_and_gcore(settings) as (ledger, gcore):
+        summary = await recover(ledger, gcore, max_pages=max_pages)
     states = ", ".join(f"{n} {state}" for state, n in sorted(summary.tracks.items())) or "none"
     print(
         f"recovered {summary.videos} video(s); tracks: {states}; "
         f"{summary.already_known} already in the ledger; {summary.gone} deleted on Gcore"
     )
     return 0
+
+
+@contextlib.asynccontextmanager
+async def _ledger_and_gcore(settings: Settings) -> AsyncIterator[tuple[LedgerProtocol, Any]]:
+    """The ledger and a Gcore client, opened for a command and closed after it."""
+    from handler.app import gcore_http_client
+    from handler.gcore import GcoreClient
+
+    settings.require("gcore_api_key")
+    ledger = await open_ledger(settings.database_url)
+    try:
+        async with gcore_http_client(settings) as http:
+            yield ledger, GcoreClient(http, rps=settings.gcore_rps, retries=settings.gcore_retries)
+    finally:
+        await ledger.aclose()
 
 
 def uvicorn_config(settings: Settings, app: Any) -> Any:
@@ -174,28 +182,20 @@ def _serve(settings: Settings) -> int:
 
 
 async def _sweep(settings: Settings, *, once: bool) -> int:
-    from handler.app import gcore_http_client
-    from handler.gcore import GcoreClient
     from handler.sweeper import Sweeper
 
-    settings.require("gcore_api_key")
-    ledger = await open_ledger(settings.database_url)
-    try:
-        async with gcore_http_client(settings) as http:
-            gcore = GcoreClient(http, rps=settings.gcore_rps, retries=settings.gcore_retries)
-            sweeper = Sweeper(settings, ledger, gcore)
-            if once:
-                worked = await sweeper.sweep_once()
-                structlog.get_logger().info("sweep_once_done", steps=worked)
-                return 0
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, stop.set)
-            await sweeper.run(stop)
+    async with _ledger_and_gcore(settings) as (ledger, gcore):
+        sweeper = Sweeper(settings, ledger, gcore)
+        if once:
+            worked = await sweeper.sweep_once()
+            structlog.get_logger().info("sweep_once_done", steps=worked)
             return 0
-    finally:
-        await ledger.aclose()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await sweeper.run(stop)
+        return 0
 
 
 async def _migrate(settings: Settings) -> int:
