@@ -30,6 +30,7 @@ class GroupCommit:
         self._max_batch = max_batch
         self._queue: list[tuple[VideoEvent, asyncio.Future[bool]]] = []
         self._flush: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.transactions = 0  # committed, for /metrics and tests
         self.events = 0
 
@@ -38,7 +39,8 @@ class GroupCommit:
 
         Raises ``LedgerError`` when that transaction failed (nothing of the batch is recorded).
         """
-        loop = asyncio.get_running_loop()
+        loop = self._loop or asyncio.get_running_loop()
+        self._loop = loop  # get_running_loop makes a system call (getpid) on every call
         done: asyncio.Future[bool] = loop.create_future()
         self._queue.append((event, done))
         if self._flush is None or self._flush.done():
