@@ -273,18 +273,18 @@ class SourceAllowList:
             return self.networks is None
         allowed = self._decided.get(client[0])
         if allowed is None:
-            allowed = self._check(client[0])
+            allowed = _in_networks(client[0], self.networks)
             if len(self._decided) >= self._remember:
                 del self._decided[next(iter(self._decided))]
             self._decided[client[0]] = allowed
         return allowed
 
-    def _check(self, host: str) -> bool:
-        assert self.networks is not None
-        try:
-            address = ipaddress.ip_address(host)
-        except ValueError:
-            return False
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-            address = address.ipv4_mapped
-        return any(address in network for network in self.networks)
+
+def _in_networks(host: str, networks: list[IPNetwork]) -> bool:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    return any(address in network for network in networks)
