@@ -304,7 +304,7 @@ def next_poll_delay(
     With two progress readings, their rate is extrapolated to 100 %; with one, the rate since
     Gcore started processing (``processing_time.started_at``, ``running_for``). Either way we
     look just after the predicted end. Without progress, aim a little before the expected
-    finish (the estimate spreads both ways), or half the elapsed time again when past it.
+    finish (tasks spread about ±35 % around it), or half the elapsed time again when past it.
     """
     rate = 0.0
     single_reading = True
@@ -327,7 +327,7 @@ def next_poll_delay(
             delay = 0.5 * remaining
     else:
         left = expected_total - created_ago
-        delay = 0.75 * left if left > floor else max(created_ago * 0.5, floor)
+        delay = 0.6 * left if left > floor else max(created_ago * 0.5, floor)
     return min(max(delay, floor), ceiling)
 
 
