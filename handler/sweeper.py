@@ -13,7 +13,6 @@ import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 
 import structlog
 
@@ -532,7 +531,3 @@ class Sweeper:
             cancelled = await self.gcore.cancel_task(task_id)
             log.info("task_cancelled", task_id=task_id, cancelled=cancelled)
         await self.ledger.update_track(job, self.owner, state="cancelled", reason="video deleted")
-
-
-def utc(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
