@@ -231,8 +231,9 @@ class Bouncer:
             self.process.wait(10)
 
 
-def start_bouncer(cluster: Cluster) -> Bouncer:
-    """PgBouncer in transaction-pooling mode in front of ``cluster``, as Gcore runs it."""
+def start_bouncer(cluster: Cluster, **settings: str | int) -> Bouncer:
+    """PgBouncer in transaction-pooling mode in front of ``cluster``, as Gcore runs it;
+    ``settings`` are more ``[pgbouncer]`` lines (e.g. ``server_login_retry=1``)."""
     binary = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
     if not Path(binary).exists():
         raise Unavailable("no pgbouncer binary found")
@@ -240,7 +241,8 @@ def start_bouncer(cluster: Cluster) -> Bouncer:
     root = cluster.root
     (root / "userlist.txt").write_text('"postgres" ""\n')
     ini = root / "pgbouncer.ini"
-    ini.write_text(_BOUNCER_INI.format(pg_port=cluster.port, port=port, root=root))
+    extra = "".join(f"{key} = {value}\n" for key, value in settings.items())
+    ini.write_text(_BOUNCER_INI.format(pg_port=cluster.port, port=port, root=root) + extra)
     for path in (ini, root / "userlist.txt"):
         cluster.run_as.own(path)
     process = subprocess.Popen(
