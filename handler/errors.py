@@ -32,11 +32,14 @@ class GcoreError(AutosubsError):
         method: str = "",
         path: str = "",
         retryable: bool = False,
+        ambiguous: bool = False,
     ) -> None:
         self.status = status
         self.method = method
         self.path = path
         self.retryable = retryable
+        # A create whose outcome is unknown (timeout, 5xx): it may still land on Gcore.
+        self.ambiguous = ambiguous
         super().__init__(message)
 
 

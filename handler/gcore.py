@@ -193,16 +193,24 @@ class GcoreClient:
                         method=method,
                         path=path,
                         retryable=True,
+                        ambiguous=creates,
                     ) from exc
             else:
                 self.calls[f"{endpoint} {response.status_code}"] += 1
                 if response.status_code in ok:
                     return response
-                retryable = response.status_code == 429 or _is_queue_limit(response)
-                if response.status_code >= 500:
-                    retryable = not creates
+                # A create is never retried here: waiting out a Retry-After could outlive the
+                # job's lease. Refused (429, queue limit), it goes back to the ledger's
+                # schedule; with a 5xx its outcome is unknown, so the caller looks first.
+                retryable = not creates and (
+                    response.status_code == 429
+                    or _is_queue_limit(response)
+                    or response.status_code >= 500
+                )
                 if not retryable or attempt >= self._retries:
-                    raise self._error(method, path, response)
+                    error = self._error(method, path, response)
+                    error.ambiguous = creates and response.status_code >= 500
+                    raise error
                 delay = backoff_delay(attempt, retry_after_seconds(response))
                 log.info(
                     "gcore_retry",
@@ -276,6 +284,19 @@ class GcoreClient:
             ok=(200, 201),
         )
         return self._parse(Subtitle, response)
+
+    async def delete_subtitle(self, video_id: int, subtitle_id: int) -> None:
+        """Remove one of OUR tracks (a duplicate a late request left); 404 means it is gone."""
+        try:
+            await self._request(
+                "DELETE",
+                f"/streaming/videos/{video_id}/subtitles/{subtitle_id}",
+                endpoint="DELETE /videos/{id}/subtitles/{id}",
+                ok=(200, 204),
+            )
+        except GcoreError as exc:
+            if exc.status != 404:
+                raise
 
     async def create_task(
         self,

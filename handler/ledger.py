@@ -267,6 +267,7 @@ class LedgerProtocol(Protocol):
         *,
         now: float | None = None,
         release: bool = True,
+        renew_for: float = 0.0,
         **fields: Any,
     ) -> None: ...
     async def finish_source(
@@ -775,12 +776,18 @@ class SqliteLedger:
         *,
         now: float | None = None,
         release: bool = True,
+        renew_for: float = 0.0,
         **fields: Any,
     ) -> None:
-        """Record a result for a claimed track job; release its lease unless told to keep it."""
+        """Record a result for a claimed track job and release its lease.
+
+        With ``release=False`` (an intent, written just before a call that creates something
+        on Gcore) the lease must still be running, and is renewed for ``renew_for`` seconds:
+        a job whose lease ran out may already be someone else's, so we must not act on it.
+        """
         now = time.time() if now is None else now
         with self._tx() as db:
-            self._update_track(db, job.video_id, job.target, owner, now, fields, release)
+            self._update_track(db, job.video_id, job.target, owner, now, fields, release, renew_for)
 
     def _update_track(
         self,
@@ -791,16 +798,21 @@ class SqliteLedger:
         now: float,
         fields: dict[str, Any],
         release: bool = True,
+        renew_for: float = 0.0,
     ) -> None:
         check_columns(fields, TRACK_COLUMNS, "track")
         values = {k: json.dumps(v) if k == "qc" and v is not None else v for k, v in fields.items()}
         sets = "".join(f"{column} = :{column}, " for column in values)
-        lease = "lease_owner = NULL, lease_until = 0" if release else "lease_owner = :owner"
+        if release:
+            lease, running = "lease_owner = NULL, lease_until = 0", ""
+        else:
+            lease, running = "lease_until = :renewed", " AND lease_until > :now"
         cursor = db.execute(
             f"UPDATE tracks SET {sets}updated_at = :now, {lease} "
-            "WHERE video_id = :video_id AND target = :target AND lease_owner = :owner",
-            {**values, "now": now, "video_id": video_id, "target": target, "owner": owner},
-        )
+            f"WHERE video_id = :video_id AND target = :target AND lease_owner = :owner{running}",
+            {**values, "now": now, "video_id": video_id, "target": target, "owner": owner,
+             "renewed": now + renew_for},
+        )  # fmt: skip
         if cursor.rowcount != 1:
             raise LeaseLost(f"track {video_id}:{target}: lease lost")
 

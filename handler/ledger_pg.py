@@ -214,7 +214,7 @@ UPDATE videos SET {sets}updated_at = %(now)s, lease_owner = NULL, lease_until = 
 WHERE video_id = %(video_id)s AND lease_owner = %(owner)s AND state != 'cancelled'"""
 UPDATE_TRACK = """
 UPDATE tracks SET {sets}updated_at = %(now)s, {lease}
-WHERE video_id = %(video_id)s AND target = %(target)s AND lease_owner = %(owner)s"""
+WHERE video_id = %(video_id)s AND target = %(target)s AND lease_owner = %(owner)s{running}"""
 EVENTS_SINCE = """
 SELECT count(*) AS n FROM events WHERE video_id = %(video_id)s AND received_at > %(since)s"""
 SET_VIDEO_DUE = "UPDATE videos SET next_run_at = %(due)s WHERE video_id = %(video_id)s"
@@ -565,12 +565,15 @@ class PostgresLedger:
         *,
         now: float | None = None,
         release: bool = True,
+        renew_for: float = 0.0,
         **fields: Any,
     ) -> None:
-        """Record a result for a claimed track job; release its lease unless told to keep it."""
+        """Record a result for a claimed track job (see ``SqliteLedger.update_track``)."""
         now = time.time() if now is None else now
         async with self._tx() as cur:
-            await self._update_track(cur, job.video_id, job.target, owner, now, fields, release)
+            await self._update_track(
+                cur, job.video_id, job.target, owner, now, fields, release, renew_for
+            )
 
     async def _update_track(
         self,
@@ -581,12 +584,19 @@ class PostgresLedger:
         now: float,
         fields: dict[str, Any],
         release: bool = True,
+        renew_for: float = 0.0,
     ) -> None:
         check_columns(fields, TRACK_COLUMNS, "track")
         sets, values = self._sets(fields)
-        lease = "lease_owner = NULL, lease_until = 0" if release else "lease_owner = %(owner)s"
-        query = sql.SQL(UPDATE_TRACK).format(sets=sets, lease=sql.SQL(lease))
-        params = {**values, "now": now, "video_id": video_id, "target": target, "owner": owner}
+        if release:
+            lease, running = "lease_owner = NULL, lease_until = 0", ""
+        else:  # an intent: only on a running lease, which it renews
+            lease, running = "lease_until = %(renewed)s", " AND lease_until > %(now)s"
+        query = sql.SQL(UPDATE_TRACK).format(
+            sets=sets, lease=sql.SQL(lease), running=sql.SQL(running)
+        )
+        params = {**values, "now": now, "video_id": video_id, "target": target, "owner": owner,
+                  "renewed": now + renew_for}  # fmt: skip
         await cur.execute(query, params)
         if cur.rowcount != 1:
             raise LeaseLost(f"track {video_id}:{target}: lease lost")

@@ -65,6 +65,7 @@ class TrackSteps:
         self.pairs = pairs
         self.task_model = pipeline.TaskTimeModel()
         self._wake = wake
+        self._lease = settings.lease_seconds
 
     async def advance(self, job: TrackJob) -> None:
         """One step of a claimed track job; its failures become ledger state."""
@@ -76,7 +77,10 @@ class TrackSteps:
             except LeaseLost as exc:
                 log.info("lease_lost", detail=str(exc))
             except GcoreUnavailable as exc:
-                await self._track_later(job, str(exc))
+                # A create whose outcome is unknown may still land on Gcore: look for it
+                # only once it has surely landed or died, so it is adopted, not doubled.
+                wait = max(2 * self.settings.gcore_timeout, 5.0) if exc.ambiguous else None
+                await self._track_later(job, str(exc), delay=wait)
             except GcoreError as exc:
                 if exc.status in (401, 403):
                     await self._track_later(job, str(exc), delay=_AUTH_RETRY)
@@ -144,7 +148,9 @@ class TrackSteps:
         source = video.source_language
         translating = job.kind == "translation"
         # Record the intent first: after a crash, "creating" means "look on Gcore first".
-        await self.ledger.update_track(job, self.owner, state="creating", release=False, now=now)
+        await self.ledger.update_track(
+            job, self.owner, state="creating", release=False, renew_for=self._lease, now=now
+        )
         try:
             task_id = await self.gcore.create_task(
                 url=video.mp4_url,
@@ -301,7 +307,9 @@ class TrackSteps:
             state, reason, subtitle_id = settled.state, settled.reason, settled.subtitle_id
         else:
             # The attach intent: a crash after the POST makes the next attempt list first.
-            await self.ledger.update_track(job, self.owner, task_done_at=now, release=False)
+            await self.ledger.update_track(
+                job, self.owner, task_done_at=now, release=False, renew_for=self._lease
+            )
             created = await self.gcore.create_subtitle(
                 job.video_id, name=languages.track_name(language), language=language, vtt=text.vtt
             )
@@ -325,7 +333,29 @@ class TrackSteps:
         """
         if job.task_done_at is None and now - video.updated_at < _FRESH_TRACK_LIST:
             return [pipeline.ExistingTrack.from_dict(e) for e in video.existing]
-        return pipeline.existing_tracks(await self.gcore.list_subtitles(job.video_id))
+        existing = pipeline.existing_tracks(await self.gcore.list_subtitles(job.video_id))
+        return await self._drop_our_duplicates(job.video_id, existing)
+
+    async def _drop_our_duplicates(
+        self, video_id: int, existing: list[pipeline.ExistingTrack]
+    ) -> list[pipeline.ExistingTrack]:
+        """Keep one track of ours per language (the oldest); delete the copies.
+
+        A copy can only come from one of our own requests that reached Gcore after we gave
+        up on it; tracks made by anyone else are never touched.
+        """
+        keep: list[pipeline.ExistingTrack] = []
+        ours_seen: set[str] = set()
+        for track in sorted(existing, key=lambda t: t.subtitle_id):
+            if track.ours and track.language in ours_seen:
+                await self.gcore.delete_subtitle(video_id, track.subtitle_id)
+                log.warning("duplicate_track_removed", subtitle_id=track.subtitle_id,
+                            language=track.language)  # fmt: skip
+                continue
+            if track.ours:
+                ours_seen.add(track.language)
+            keep.append(track)
+        return keep
 
     async def _finish_transcription(
         self,

@@ -225,42 +225,57 @@ async def test_read_timeouts_on_a_get_are_retried_then_unavailable(
     assert len(sleeps) == 2
 
 
-async def test_create_task_429_is_retried(make: Callable[..., GcoreClient], sleeps: Sleeps) -> None:
-    """A 429 on create means nothing was created: retried, and the body is sent intact."""
+async def test_create_task_429_goes_back_to_the_caller(
+    make: Callable[..., GcoreClient], sleeps: Sleeps
+) -> None:
+    """A 429 on create is not waited out inside the call (a long Retry-After could outlive
+    the job's lease): it is raised at once as a definite refusal, nothing created."""
     recorder = Recorder(
-        _json(429, {"error": "Too many requests, try later"}, **{"Retry-After": "1"}),
+        _json(429, {"error": "Too many requests, try later"}, **{"Retry-After": "30"}),
         _json(201, {"task_id": "t-9"}),
     )
     gcore = make(recorder)
-    assert await gcore.create_task(**CREATE) == "t-9"
-    assert sleeps == [1.0]
-    bodies = [json.loads(r.content) for r in recorder.requests]
-    assert bodies[0] == bodies[1]
-    assert bodies[0] == {
+    with pytest.raises(GcoreUnavailable) as caught:
+        await gcore.create_task(**CREATE)
+    assert caught.value.status == 429
+    assert not caught.value.ambiguous
+    assert sleeps == []
+    assert len(recorder.requests) == 1
+    assert json.loads(recorder.requests[0].content) == {
         "task_name": "transcription",
         "url": "https://cdn.test/v.mp4",
         "subtitles_language": "fre",
         "client_user_id": "autosubs:1:fre:1",
         "client_entity_data": "{}",
     }
-    assert [(r.method, r.url.path) for r in recorder.requests] == [
-        ("POST", "/streaming/ai/tasks")
-    ] * 2
 
 
-async def test_queue_limit_retried_then_unavailable(
+async def test_create_task_queue_limit_goes_back_to_the_caller(
     make: Callable[..., GcoreClient], sleeps: Sleeps
 ) -> None:
-    """400 "Queue limit reached" is retried, then raised as GcoreUnavailable(status=400)."""
+    """400 "Queue limit reached" on create: GcoreUnavailable(status=400), not ambiguous."""
     recorder = Recorder(_json(400, {"error": "Queue limit reached (100), try later."}))
     gcore = make(recorder, retries=3)
     with pytest.raises(GcoreUnavailable) as caught:
         await gcore.create_task(**CREATE)
     assert caught.value.status == 400
     assert caught.value.retryable
+    assert not caught.value.ambiguous
     assert "Queue limit" in str(caught.value)
-    assert len(recorder.requests) == 4
-    assert len(sleeps) == 3
+    assert len(recorder.requests) == 1
+    assert sleeps == []
+
+
+async def test_create_task_500_is_ambiguous(
+    make: Callable[..., GcoreClient], sleeps: Sleeps
+) -> None:
+    """A 5xx on create may or may not have created the task: flagged ambiguous, not retried."""
+    recorder = Recorder(_json(502, {"error": "bad gateway"}))
+    gcore = make(recorder)
+    with pytest.raises(GcoreUnavailable) as caught:
+        await gcore.create_task(**CREATE)
+    assert caught.value.ambiguous
+    assert len(recorder.requests) == 1
 
 
 async def test_other_400_is_not_retried(make: Callable[..., GcoreClient], sleeps: Sleeps) -> None:

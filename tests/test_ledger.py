@@ -814,3 +814,24 @@ async def test_unknown_url_scheme_is_a_ledger_error() -> None:
     """open_ledger names the variable when the URL is neither SQLite nor PostgreSQL."""
     with pytest.raises(LedgerError, match="AUTOSUBS_DATABASE_URL"):
         await open_ledger("mysql://db/autosubs")
+
+
+async def test_an_intent_needs_a_running_lease_and_renews_it(ledger: LedgerProtocol) -> None:
+    """Before a create on Gcore the intent is recorded only on a live lease, which it renews:
+    a job whose lease ran out may be someone else's already, even if nobody claimed it yet."""
+    await _planned(ledger, FIXED_PLAN)
+    [job] = [
+        t
+        for t in await ledger.claim_tracks("A", limit=10, lease_seconds=LEASE, now=T0)
+        if t.target == "fre"
+    ]
+    await ledger.update_track(
+        job, "A", state="creating", release=False, renew_for=LEASE, now=T0 + LEASE - 1
+    )
+    # Renewed: past the old expiry nobody else can take it.
+    taken = await ledger.claim_tracks("B", limit=10, lease_seconds=LEASE, now=T0 + LEASE + 1)
+    assert "fre" not in [t.target for t in taken]
+    with pytest.raises(LeaseLost):
+        await ledger.update_track(
+            job, "A", task_done_at=T0, release=False, renew_for=LEASE, now=T0 + 3 * LEASE
+        )

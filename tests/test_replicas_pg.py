@@ -906,12 +906,6 @@ def _late(case: str) -> tuple[Rule, dict[str, float]]:
     return Rule(*ATTACH, "hold_request", seconds=2.0), {"gcore_timeout": 0.5}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bug: a create/attach request sent (or processed) after the lease ran out, or after "
-    "the call timed out, is never reconciled: a second AI task or a second track",
-)
 @pytest.mark.parametrize("case", ["create-after-lease", "attach-after-timeout"])
 async def test_a_request_that_lands_late_is_not_doubled(
     tmp_path: Path, database_url: str, case: str
