@@ -55,6 +55,7 @@ class GroupCommit:
             del self._queue[: self._max_batch]
             try:
                 new = await self._ledger.record_video_events([event for event, _ in batch])
+                answers = list(zip((done for _, done in batch), new, strict=True))
             except Exception as exc:
                 error = exc if isinstance(exc, LedgerError) else LedgerError(f"{exc!r}")
                 log.error("webhook_batch_failed", events=len(batch), error=str(error))
@@ -69,7 +70,7 @@ class GroupCommit:
                 raise
             self.transactions += 1
             self.events += len(batch)
-            for (_, done), is_new in zip(batch, new, strict=True):
+            for done, is_new in answers:
                 if not done.done():  # its request may have been cancelled meanwhile
                     done.set_result(is_new)
 
