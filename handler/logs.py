@@ -65,3 +65,7 @@ def configure(log_format: str = "json", level: int = logging.INFO) -> None:
     logging.basicConfig(
         level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
     )
+    # httpx logs every request at INFO: one plain-text line per Gcore call, outside our JSON
+    # events (which already count calls in /metrics). Only their warnings are worth a line.
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
