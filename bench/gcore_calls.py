@@ -33,17 +33,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import datetime
 import json
 import logging
 import math
-import os
-import platform
 import re
 import secrets
 import socket
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -55,6 +51,7 @@ from typing import Any
 
 import httpx
 import uvicorn
+from machine import machine_info
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -81,33 +78,6 @@ START_TIMEOUT = 10.0
 
 _TASK_PATH = re.compile(r"^/streaming/ai/tasks/([0-9a-fA-F-]{36})$")
 _VIDEO_PATH = re.compile(r"^/streaming/videos/(\d+)(/subtitles)?$")
-
-
-# --- machine -------------------------------------------------------------------------------
-
-
-def machine_info() -> dict[str, Any]:
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    ram_gib: float | None = None
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                ram_gib = round(int(line.split()[1]) / 1024 / 1024, 1)
-    return {
-        "host": platform.node(),
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "ram_gib": ram_gib,
-        "os": platform.platform(),
-        "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "sqlite": sqlite3.sqlite_version,
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-    }
 
 
 # --- running the world ---------------------------------------------------------------------

@@ -29,7 +29,6 @@ import contextlib
 import datetime
 import json
 import os
-import platform
 import re
 import secrets
 import shutil
@@ -43,6 +42,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+from machine import machine_info
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -124,38 +125,6 @@ function done(summary, latency, requests)
     latency:percentile(90), latency:percentile(99), latency:percentile(99.9)))
 end
 """
-
-
-# --- machine -------------------------------------------------------------------------------
-
-
-def machine_info() -> dict[str, Any]:
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    ram_gib: float | None = None
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                ram_gib = round(int(line.split()[1]) / 1024 / 1024, 1)
-    versions: dict[str, str] = {}
-    for module in ("uvicorn", "starlette", "uvloop", "httptools", "pydantic"):
-        with contextlib.suppress(ImportError, AttributeError):
-            versions[module] = str(__import__(module).__version__)
-    return {
-        "host": platform.node(),
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "ram_gib": ram_gib,
-        "os": platform.platform(),
-        "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "sqlite": sqlite3.sqlite_version,
-        "packages": versions,
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-    }
 
 
 def print_machine(info: dict[str, Any]) -> None:

@@ -44,7 +44,6 @@ import itertools
 import json
 import logging
 import os
-import platform
 import random
 import re
 import secrets
@@ -65,6 +64,7 @@ from typing import Any
 
 import httpx
 import uvicorn
+from machine import machine_info
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -107,38 +107,6 @@ SEED = 20261126
 
 _TASK_PATH = re.compile(r"^/streaming/ai/tasks/[0-9a-fA-F-]{36}$")
 _VIDEO_PATH = re.compile(r"^/streaming/videos/\d+(/subtitles)?$")
-
-
-# --- machine -------------------------------------------------------------------------------
-
-
-def machine_info() -> dict[str, Any]:
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    ram_gib: float | None = None
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                ram_gib = round(int(line.split()[1]) / 1024 / 1024, 1)
-    versions: dict[str, str] = {}
-    for module in ("uvicorn", "starlette", "uvloop", "httptools", "psycopg", "psycopg_pool"):
-        with contextlib.suppress(ImportError, AttributeError):
-            versions[module] = str(__import__(module).__version__)
-    return {
-        "host": platform.node(),
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "ram_gib": ram_gib,
-        "os": platform.platform(),
-        "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "sqlite": sqlite3.sqlite_version,
-        "packages": versions,
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-    }
 
 
 def code_version() -> dict[str, Any]:
