@@ -16,7 +16,7 @@ import pytest
 import webvtt
 
 from handler import languages, pipeline
-from handler.ledger import Ledger
+from handler.ledger import Ledger, open_ledger
 from handler.recovery import recover
 from handler.sweeper import Sweeper
 from tests.support.openapi_contract import validate_recorded_call
@@ -120,13 +120,13 @@ async def test_twenty_concurrent_duplicate_webhooks(tmp_path: Path) -> None:
         responses = await asyncio.gather(*(w.webhook(payload) for _ in range(20)))
         assert {r.status_code for r in responses} == {202}
         # A second sweeper on its own connection races the first one.
-        other_ledger = Ledger(w.settings.sqlite_path)
+        other_ledger = await open_ledger(w.settings.database_url)
         other = Sweeper(w.settings, other_ledger, w.sweeper.gcore, owner="second-sweeper")
         try:
             await asyncio.gather(other.sweep_once(), w.sweeper.sweep_once())
             await w.run_video(video_id)
         finally:
-            other_ledger.close()
+            await other_ledger.aclose()
         assert len(_ai_creates(await w.calls())) == 3
         await _assert_tracks(w, video_id, {"eng", "fre", "ger"})
 
@@ -217,8 +217,8 @@ async def test_restart_with_non_empty_ledger_finishes_the_work(tmp_path: Path) -
     async with world(tmp_path, languages=("fre",), time_scale=0.1) as w:
         video_id = await w.upload(duration_ms=60_000)
         await w.sweep_until(lambda: _started_count(w, video_id, 1), timeout=20)
-        w.ledger.close()
-        w.ledger = Ledger(w.settings.sqlite_path)
+        await w.ledger.aclose()
+        w.ledger = await open_ledger(w.settings.database_url)
         w.sweeper = Sweeper(w.settings, w.ledger, w.sweeper.gcore, owner="after-restart")
         await w.run_video(video_id, timeout=30)
         assert len(_ai_creates(await w.calls())) == 2

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from handler import tokens
 from handler.app import create_app
 from handler.config import Settings
 from handler.gcore import GcoreClient
-from handler.ledger import TRACK_TERMINAL_STATES, Ledger, TrackJob
+from handler.ledger import TRACK_TERMINAL_STATES, LedgerProtocol, TrackJob, open_ledger
 from handler.simulator import SimulatorConfig, create_simulator_app
 from handler.sweeper import Sweeper
 from tests.support.servers import serve_in_thread
@@ -32,12 +33,17 @@ API_KEY = "test-api-key"
 SECRET = "test-secret-key"
 
 
+# The ledger a world uses unless a test names one: SQLite in the test's tmp_path, or the
+# URL a fixture puts here to run the same scenarios on PostgreSQL (tests/test_e2e_pg.py).
+DATABASE_URL: ContextVar[str | None] = ContextVar("autosubs_test_database_url", default=None)
+
+
 def test_settings(tmp_path: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "gcore_api_key": API_KEY,
         "gcore_base_url": "http://127.0.0.1:9",
         "secret_keys": SECRET,
-        "database_url": f"sqlite:///{tmp_path / 'ledger.db'}",
+        "database_url": DATABASE_URL.get() or f"sqlite:///{tmp_path / 'ledger.db'}",
         "allowed_cidrs": "127.0.0.1/32",
         "sweeper": "off",
         "poll_floor": 0.05,
@@ -55,7 +61,7 @@ class World:
     service_url: str
     sim_url: str
     webhook_url: str
-    ledger: Ledger
+    ledger: LedgerProtocol
     sweeper: Sweeper
     sim: httpx.AsyncClient
     service: httpx.AsyncClient
@@ -154,7 +160,7 @@ async def world(
         )
         with serve_in_thread(simulator) as sim_url:
             sweeper_settings = settings.model_copy(update={"gcore_base_url": sim_url})
-            ledger = Ledger(settings.sqlite_path)
+            ledger = await open_ledger(settings.database_url)
             async with (
                 httpx.AsyncClient(
                     base_url=sim_url, headers={"Authorization": f"APIKey {API_KEY}"}
@@ -164,16 +170,19 @@ async def world(
             ):
                 gcore = GcoreClient(gcore_http, rps=settings.gcore_rps, retries=3)
                 sweeper = Sweeper(sweeper_settings, ledger, gcore, owner="test-sweeper")
+                w = World(
+                    settings=sweeper_settings,
+                    service_url=service_url,
+                    sim_url=sim_url,
+                    webhook_url=webhook_url,
+                    ledger=ledger,
+                    sweeper=sweeper,
+                    sim=sim,
+                    service=service,
+                )
                 try:
-                    yield World(
-                        settings=sweeper_settings,
-                        service_url=service_url,
-                        sim_url=sim_url,
-                        webhook_url=webhook_url,
-                        ledger=ledger,
-                        sweeper=sweeper,
-                        sim=sim,
-                        service=service,
-                    )
+                    yield w
                 finally:
-                    ledger.close()
+                    # A test may have swapped the ledger (a restart): close both.
+                    for opened in {id(ledger): ledger, id(w.ledger): w.ledger}.values():
+                        await opened.aclose()
