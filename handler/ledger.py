@@ -174,7 +174,8 @@ class VideoEvent(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class NewTrack:
-    """A track job the planner decided on."""
+    """A track job to insert: one the planner decided on, or one rebuilt from what Gcore
+    knows (``autosubs recover``: then it may already have a task and attempts)."""
 
     target: str
     kind: str
@@ -182,21 +183,12 @@ class NewTrack:
     language: str | None = None
     reason: str | None = None
     subtitle_id: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class RestoredTrack:
-    """A track job rebuilt from what Gcore knows (``autosubs recover``)."""
-
-    target: str
-    kind: str
-    state: str
-    language: str | None = None
     task_id: str | None = None
-    subtitle_id: int | None = None
     attempts: int = 0
     task_created_at: float | None = None
-    reason: str | None = None
+
+
+RestoredTrack = NewTrack  # the name recovery code speaks of
 
 
 class LedgerProtocol(Protocol):
@@ -420,15 +412,8 @@ ON CONFLICT DO NOTHING
 """
 
 
-def track_params(video_id: int, track: NewTrack | RestoredTrack, now: float) -> dict[str, Any]:
-    """Insert parameters of a planned (NewTrack) or rebuilt (RestoredTrack) track job."""
-    task: dict[str, Any] = {"task_id": None, "attempts": 0, "task_created_at": None}
-    if isinstance(track, RestoredTrack):
-        task = {
-            "task_id": track.task_id,
-            "attempts": track.attempts,
-            "task_created_at": track.task_created_at,
-        }
+def track_params(video_id: int, track: NewTrack, now: float) -> dict[str, Any]:
+    """Insert parameters of a track job."""
     return {
         "video_id": video_id,
         "target": track.target,
@@ -437,12 +422,39 @@ def track_params(video_id: int, track: NewTrack | RestoredTrack, now: float) -> 
         "language": track.language,
         "reason": track.reason,
         "subtitle_id": track.subtitle_id,
+        "task_id": track.task_id,
+        "attempts": track.attempts,
+        "task_created_at": track.task_created_at,
         "now": now,
-        **task,
     }
 
 
-class SqliteLedger:
+class LedgerBase:
+    """What both backends share above their SQL: the single-webhook form of a batch."""
+
+    async def record_video_events(self, events: Sequence[VideoEvent]) -> list[bool]:
+        raise NotImplementedError
+
+    async def record_video_event(
+        self,
+        video_id: int,
+        profile: Profile,
+        *,
+        event_status: str | None,
+        due_in: float,
+        token_fp: str,
+        now: float | None = None,
+    ) -> bool:
+        """Record a ``video`` webhook. A duplicate only brings a waiting video's check forward.
+
+        Returns True when the video is new to the ledger.
+        """
+        event = VideoEvent(video_id, profile, event_status, due_in, token_fp, now)
+        [new] = await self.record_video_events([event])
+        return new
+
+
+class SqliteLedger(LedgerBase):
     """The SQLite backend. Methods are async for the callers' sake; none of them awaits."""
 
     def __init__(self, path: str, *, migrate: bool = True) -> None:
@@ -516,24 +528,6 @@ class SqliteLedger:
         return self._version()
 
     # --- webhooks -------------------------------------------------------------------------
-
-    async def record_video_event(
-        self,
-        video_id: int,
-        profile: Profile,
-        *,
-        event_status: str | None,
-        due_in: float,
-        token_fp: str,
-        now: float | None = None,
-    ) -> bool:
-        """Record a ``video`` webhook. A duplicate only brings a waiting video's check forward.
-
-        Returns True when the video is new to the ledger.
-        """
-        event = VideoEvent(video_id, profile, event_status, due_in, token_fp, now)
-        [new] = await self.record_video_events([event])
-        return new
 
     async def record_video_events(self, events: Sequence[VideoEvent]) -> list[bool]:
         """``record_video_event`` for each event in order, all in one transaction.

@@ -37,6 +37,7 @@ from handler.ledger import (
     TRACK_COLUMNS,
     VIDEO_COLUMNS,
     LeaseLost,
+    LedgerBase,
     NewTrack,
     RestoredTrack,
     TrackJob,
@@ -252,7 +253,7 @@ COUNT_EVENTS = "SELECT count(*) AS n FROM events"
 _Cursor = psycopg.AsyncCursor[DictRow]
 
 
-class PostgresLedger:
+class PostgresLedger(LedgerBase):
     """The ledger on PostgreSQL. Build it with ``await PostgresLedger.open(url)``."""
 
     def __init__(
@@ -357,24 +358,6 @@ class PostgresLedger:
             return max(current, target)
 
     # --- webhooks ------------------------------------------------------------------------------
-
-    async def record_video_event(
-        self,
-        video_id: int,
-        profile: Profile,
-        *,
-        event_status: str | None,
-        due_in: float,
-        token_fp: str,
-        now: float | None = None,
-    ) -> bool:
-        """Record a ``video`` webhook. A duplicate only brings a waiting video's check forward.
-
-        Returns True when the video is new to the ledger.
-        """
-        event = VideoEvent(video_id, profile, event_status, due_in, token_fp, now)
-        [new] = await self.record_video_events([event])
-        return new
 
     async def record_video_events(self, events: Sequence[VideoEvent]) -> list[bool]:
         """``record_video_event`` for each event in order, all in one transaction.
