@@ -103,9 +103,7 @@ def create_app(settings: Settings, *, ledger: LedgerProtocol | None = None) -> S
                     # The pass was cancelled mid-step: hand its jobs back now rather than
                     # after the lease runs out, so another replica can take them at once.
                     released = await app.state.ledger.release_all(app.state.sweeper.owner)
-                    log.warning(
-                        "sweeper_shutdown_timeout", grace=SHUTDOWN_GRACE, released=released
-                    )
+                    log.warning("sweeper_shutdown_timeout", grace=SHUTDOWN_GRACE, released=released)
             if http is not None:
                 await http.aclose()
             await app.state.group_commit.aclose()

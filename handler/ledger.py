@@ -21,12 +21,13 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
+from handler import sqlite_db
 from handler.errors import LedgerError
 from handler.tokens import Profile
 
@@ -462,15 +463,7 @@ class SqliteLedger(LedgerBase):
         try:
             if path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(
-                path, isolation_level=None, check_same_thread=False, timeout=10.0
-            )
-            self._db.row_factory = sqlite3.Row
-            self._db.execute("PRAGMA journal_mode=WAL")
-            # NORMAL in WAL mode: a commit survives a crash of the process (kill -9), the
-            # durability the webhook's 202 promises; only an OS crash can lose the last ones.
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db = sqlite_db.connect(path)
             if migrate:
                 self._migrate(SCHEMA_VERSION)
             elif self._version() > SCHEMA_VERSION:
@@ -494,18 +487,8 @@ class SqliteLedger(LedgerBase):
                     db.execute(statement)
                 db.execute(f"PRAGMA user_version = {version}")
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-        except (sqlite3.Error, OverflowError) as exc:  # OverflowError: an int beyond 64 bits
-            raise LedgerError(f"ledger write failed: {exc}") from exc
+    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
+        return sqlite_db.transaction(self._db)
 
     def close(self) -> None:
         self._db.close()
@@ -534,36 +517,7 @@ class SqliteLedger(LedgerBase):
 
         Returns, per event, whether its video was new to the ledger.
         """
-        clock = time.time()
-        profiles: dict[int, str] = {}  # the events of a batch mostly share one Profile object
-        new: list[bool] = []
-        with self._tx() as db:
-            for event in events:
-                now = clock if event.now is None else event.now
-                due = now + event.due_in
-                profile = profiles.get(id(event.profile))
-                if profile is None:
-                    profile = profiles[id(event.profile)] = event.profile.model_dump_json()
-                db.execute(
-                    "INSERT INTO events (video_id, type, status, token_fp, received_at) "
-                    "VALUES (?, 'video', ?, ?, ?)",
-                    (event.video_id, event.event_status, event.token_fp, now),
-                )
-                inserted = db.execute(
-                    "INSERT INTO videos (video_id, profile, state, event_status, next_run_at, "
-                    "created_at, updated_at) VALUES (?, ?, 'new', ?, ?, ?, ?) "
-                    "ON CONFLICT (video_id) DO NOTHING",
-                    (event.video_id, profile, event.event_status, due, now, now),
-                ).rowcount
-                if not inserted:
-                    db.execute(
-                        "UPDATE videos SET event_status = ?, updated_at = ?, "
-                        "next_run_at = MIN(next_run_at, ?) "
-                        "WHERE video_id = ? AND state IN ('new', 'waiting')",
-                        (event.event_status, now, due, event.video_id),
-                    )
-                new.append(bool(inserted))
-        return new
+        return sqlite_db.record_video_events(self._db, events)
 
     async def record_video_delete(
         self, video_id: int, *, token_fp: str, now: float | None = None

@@ -18,6 +18,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from handler import sqlite_db
 from handler.errors import LedgerError
 from handler.ledger import (
     SPOKEN,
@@ -254,6 +255,36 @@ async def test_record_video_events_is_each_event_in_order(
     planned = await ledger.get_video(1)
     assert planned is not None
     assert planned.state == "planned"
+
+
+async def test_a_large_batch_with_repeats_matches_one_by_one(
+    ledger: LedgerProtocol, store: Store
+) -> None:
+    """200 events (several multi-row statements on SQLite), repeats far apart in the batch
+    and across statement boundaries: same answers and rows as one event at a time."""
+    await _planned(ledger, FIXED_PLAN)  # video 1: planned, so its repeats change nothing
+    events = [
+        VideoEvent(1 + (n * 7) % 150, PROFILE, ("pending", "ready")[n % 2], float(n % 5), "fp",
+                   now=T0 + n)
+        for n in range(200)
+    ]  # fmt: skip
+    one_by_one = await store.sibling().open()
+    try:
+        await _planned(one_by_one, FIXED_PLAN)
+        batched = await ledger.record_video_events(events)
+        singles = [
+            await one_by_one.record_video_event(
+                e.video_id, e.profile, event_status=e.event_status, due_in=e.due_in,
+                token_fp=e.token_fp, now=e.now,
+            )
+            for e in events
+        ]  # fmt: skip
+        assert batched == singles
+        assert sum(batched) == 149  # 150 distinct ids, video 1 already known
+        assert await ledger.videos() == await one_by_one.videos()
+        assert await ledger.event_count() == await one_by_one.event_count() == 201
+    finally:
+        await one_by_one.aclose()
 
 
 async def test_record_video_events_without_now_share_the_clock(ledger: LedgerProtocol) -> None:
@@ -835,3 +866,13 @@ async def test_an_intent_needs_a_running_lease_and_renews_it(ledger: LedgerProto
         await ledger.update_track(
             job, "A", task_done_at=T0, release=False, renew_for=LEASE, now=T0 + 3 * LEASE
         )
+
+
+@pytest.mark.parametrize("count", [0, 1, 31, 64, 65, 127, 200, 256])
+def test_sqlite_batch_sizes_cover_the_rows_in_few_statement_shapes(count: int) -> None:
+    chunks = list(sqlite_db.batch_sizes(count))
+    assert sum(size for _, size in chunks) == count
+    assert [start for start, _ in chunks] == list(
+        itertools.accumulate((size for _, size in chunks[:-1]), initial=0)
+    )[: len(chunks)]
+    assert {size for _, size in chunks} <= {1, 2, 4, 8, 16, 32, 64}
