@@ -23,7 +23,7 @@ from handler.gcore import GcoreClient
 from handler.group_commit import GroupCommit
 from handler.ledger import LedgerProtocol, open_ledger
 from handler.sweeper import Sweeper
-from handler.webhooks import SourceAllowList, WebhookEndpoint
+from handler.webhooks import WEBHOOK_ROUTE, WebhookEndpoint, WebhookGate
 
 log = structlog.get_logger(__name__)
 
@@ -115,14 +115,16 @@ def create_app(settings: Settings, *, ledger: LedgerProtocol | None = None) -> S
                 webhook_transactions=app.state.group_commit.transactions,
             )
 
+    webhooks = WebhookEndpoint()
     app = Starlette(
         routes=[
-            Route("/webhooks/gcore/{token}", WebhookEndpoint(), methods=["POST"]),
+            # Served by WebhookGate ahead of the router; the route answers the other methods.
+            Route(WEBHOOK_ROUTE, webhooks, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
         ],
-        middleware=[Middleware(SourceAllowList, networks=settings.allowed_networks)],
+        middleware=[Middleware(WebhookGate, networks=settings.allowed_networks, endpoint=webhooks)],
         lifespan=lifespan,
     )
     # Gcore does not follow redirects: a webhook URL with a stray slash is simply not ours.

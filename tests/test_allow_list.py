@@ -1,14 +1,15 @@
-"""The source allow-list gate (webhooks.SourceAllowList) in front of a tiny ASGI app."""
+"""The webhook gate (webhooks.WebhookGate): source allow-list and the direct webhook path."""
 
 from __future__ import annotations
 
 import ipaddress
+from typing import Any
 
 import httpx
 import pytest
 from starlette.types import Receive, Scope, Send
 
-from handler.webhooks import SourceAllowList
+from handler.webhooks import WebhookGate
 
 NETWORKS = [ipaddress.ip_network("92.223.112.0/24"), ipaddress.ip_network("2001:db8::/32")]
 
@@ -18,7 +19,7 @@ async def _ok(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "http.response.body", "body": b""})
 
 
-async def _status(gate: SourceAllowList, host: str, path: str = "/webhooks/gcore/t") -> int:
+async def _status(gate: WebhookGate, host: str, path: str = "/webhooks/gcore/t") -> int:
     transport = httpx.ASGITransport(app=gate, client=(host, 5000))
     async with httpx.AsyncClient(transport=transport, base_url="http://autosubs.test") as c:
         return (await c.post(path)).status_code
@@ -28,7 +29,7 @@ async def _status(gate: SourceAllowList, host: str, path: str = "/webhooks/gcore
 async def test_verdicts_hold_whatever_it_remembers(remember: int) -> None:
     """Senders inside and outside the list, over and over: each gets its verdict every
     time, however few verdicts the gate keeps."""
-    gate = SourceAllowList(_ok, NETWORKS, remember=remember)
+    gate = WebhookGate(_ok, NETWORKS, remember=remember)
     senders = {
         "92.223.112.9": 202,
         "203.0.113.7": 403,
@@ -44,5 +45,46 @@ async def test_verdicts_hold_whatever_it_remembers(remember: int) -> None:
 
 async def test_only_webhook_paths_are_gated() -> None:
     """Probes answer whoever asks; with ``*`` (no networks) nothing is gated."""
-    assert await _status(SourceAllowList(_ok, NETWORKS), "203.0.113.7", "/healthz") == 202
-    assert await _status(SourceAllowList(_ok, None), "203.0.113.7") == 202
+    assert await _status(WebhookGate(_ok, NETWORKS), "203.0.113.7", "/healthz") == 202
+    assert await _status(WebhookGate(_ok, None), "203.0.113.7") == 202
+
+
+async def test_webhook_posts_go_straight_to_the_endpoint() -> None:
+    """POST /webhooks/gcore/{token} reaches the endpoint with its token; every other
+    request (other methods, other paths, deeper paths, a root path) goes down the stack."""
+    seen: list[tuple[str, str, str | None]] = []
+
+    def recorder(name: str, status: int) -> Any:
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            seen.append((name, scope["method"], scope.get("path_params", {}).get("token")))
+            await send({"type": "http.response.start", "status": status, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+
+        return app
+
+    gate = WebhookGate(recorder("stack", 404), NETWORKS, endpoint=recorder("endpoint", 202))
+    transport = httpx.ASGITransport(app=gate, client=("92.223.112.9", 5000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://autosubs.test") as c:
+        assert (await c.post("/webhooks/gcore/tok.en-1")).status_code == 202
+        assert (await c.get("/webhooks/gcore/tok.en-1")).status_code == 404
+        assert (await c.post("/webhooks/gcore/")).status_code == 404
+        assert (await c.post("/webhooks/gcore/a/b")).status_code == 404
+        assert (await c.post("/webhooks/other/x")).status_code == 404
+        assert (await c.post("/healthz")).status_code == 404
+    assert seen == [
+        ("endpoint", "POST", "tok.en-1"),
+        ("stack", "GET", None),
+        ("stack", "POST", None),
+        ("stack", "POST", None),
+        ("stack", "POST", None),
+        ("stack", "POST", None),
+    ]
+    under_root = httpx.ASGITransport(app=gate, client=("92.223.112.9", 5000), root_path="/x")
+    async with httpx.AsyncClient(transport=under_root, base_url="http://autosubs.test") as c:
+        assert (await c.post("/webhooks/gcore/t")).status_code == 404
+    # Outside the list: refused before anything else sees it, whichever way it would go.
+    outside = httpx.ASGITransport(app=gate, client=("203.0.113.7", 5000))
+    async with httpx.AsyncClient(transport=outside, base_url="http://autosubs.test") as c:
+        assert (await c.post("/webhooks/gcore/t")).status_code == 403
+        assert (await c.get("/webhooks/gcore/t")).status_code == 403
+    assert len(seen) == 7
