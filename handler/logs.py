@@ -1,64 +1,116 @@
 """structlog set-up: one JSON (or console) line per event on stdout, configured once.
 
-JSON lines are rendered with orjson: a webhook's canonical line is a fixed cost of every
-request, and orjson renders it (timestamp included, from a datetime) in a fraction of what
-json.dumps and TimeStamper take. Anything orjson refuses (an int beyond 64 bits) falls back
+A webhook's canonical line is a fixed cost of every request, so the JSON chain is kept
+short: one processor stamps level and time, orjson renders (timestamp included, from a
+datetime, in a fraction of what json.dumps and TimeStamper take), and ``LineWriter``
+writes the line. Anything orjson refuses (an int beyond 64 bits) falls back
 to json.dumps, so a log call never fails on what it is given.
+
+``LineWriter`` writes each line at once but, inside an event loop, flushes at the end of the
+loop's current turn: the 30 lines of a burst of webhooks leave in one write(2) instead of
+30. A line is never held longer than that turn; outside a loop (CLI commands, threads) every
+line is flushed as it is written.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import json
 import logging
 import sys
-from typing import Any
+import threading
+from typing import Any, TextIO
 
 import orjson
 import structlog
 from structlog.typing import EventDict, WrappedLogger
 
 _ORJSON = orjson.OPT_NON_STR_KEYS | orjson.OPT_UTC_Z
+# structlog's add_log_level names, for the two methods whose name is not the level.
+_LEVEL_OF_METHOD = {"exception": "error", "warn": "warning"}
 
 
-def _utc_now(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
-    """What TimeStamper(fmt="iso", utc=True) writes, left for the renderer to format."""
+def _format_exc_info(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
+    """structlog's format_exc_info, skipped at no cost by the lines that carry no exception."""
+    if "exc_info" not in event_dict:
+        return event_dict
+    return structlog.processors.format_exc_info(logger, method_name, event_dict)
+
+
+def _level_and_time(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
+    """add_log_level and TimeStamper(fmt="iso", utc=True) in one step; the renderer formats."""
+    event_dict["level"] = _LEVEL_OF_METHOD.get(method_name, method_name)
     event_dict["timestamp"] = datetime.datetime.now(datetime.UTC)
     return event_dict
 
 
-def _dumps(event_dict: EventDict, default: Any = None) -> str:
+def _render_json(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> str:
     try:
-        return orjson.dumps(event_dict, default=default, option=_ORJSON).decode()
+        return orjson.dumps(event_dict, option=_ORJSON).decode()
     except orjson.JSONEncodeError:
 
         def fallback(value: Any) -> Any:
             if isinstance(value, datetime.datetime):
                 return value.isoformat().replace("+00:00", "Z")
-            return default(value) if default is not None else repr(value)
+            return repr(value)
 
-        return json.dumps(event_dict, default=fallback)
+        return json.dumps(event_dict, default=fallback, ensure_ascii=False)
+
+
+class LineWriter:
+    """A structlog logger: one line per call on a text stream (see the module docstring)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._lock = threading.Lock()
+        self._flush_pending = False
+
+    def msg(self, message: str) -> None:
+        with self._lock:
+            self._stream.write(message + "\n")
+            if self._flush_pending:
+                return
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                self._stream.flush()
+                return
+            self._flush_pending = True
+        loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        with self._lock:
+            self._flush_pending = False
+            self._stream.flush()
+
+    log = debug = info = warn = warning = error = critical = exception = fatal = msg
 
 
 def configure(log_format: str = "json", level: int = logging.INFO) -> None:
-    stamp_and_render: list[structlog.typing.Processor] = (
-        [_utc_now, structlog.processors.JSONRenderer(serializer=_dumps)]
-        if log_format == "json"
-        else [
+    if log_format == "json":
+        stamp_and_render: list[structlog.typing.Processor] = [_level_and_time, _render_json]
+        writer = LineWriter(sys.stdout)
+
+        def logger_factory(*args: Any) -> LineWriter:
+            return writer
+
+    else:
+        stamp_and_render = [
+            structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty()),
         ]
-    )
+        # One write per line (print makes two when stdout is unbuffered), flushed at once.
+        logger_factory = structlog.WriteLoggerFactory(sys.stdout)  # type: ignore[assignment]
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.format_exc_info,
+            _format_exc_info,
             *stamp_and_render,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        # One write per line (print makes two when stdout is unbuffered), flushed at once.
-        logger_factory=structlog.WriteLoggerFactory(sys.stdout),
+        logger_factory=logger_factory,
         cache_logger_on_first_use=True,
     )
     # uvicorn's own loggers (startup, errors) go to stderr in plain text.

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 MAX_ROWS_PER_STATEMENT = 64
 BUSY_TIMEOUT_S = 10.0
+MMAP_BYTES = 256 * 1024 * 1024
 
 
 def connect(path: str) -> sqlite3.Connection:
@@ -40,6 +41,11 @@ def connect(path: str) -> sqlite3.Connection:
     # durability the webhook's 202 promises; only an OS crash can lose the last ones.
     db.execute("PRAGMA synchronous=NORMAL")
     db.execute("PRAGMA foreign_keys=ON")
+    # Pages are read through a memory map rather than read(2) into SQLite's own 2 MiB cache:
+    # once the ledger outgrows that cache, every B-tree descent of a webhook's upsert would
+    # cost system calls (the ingest bench lost ~15 % by 300,000 webhooks). Address space
+    # only; the kernel's page cache holds the pages either way.
+    db.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
     return db
 
 
