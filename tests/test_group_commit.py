@@ -120,8 +120,10 @@ async def test_concurrent_webhooks_are_batched_and_all_recorded(tmp_path: Path) 
         responses = await _post_all(f"{base}/webhooks/gcore/{token}", range(1, 201))
         commit: GroupCommit = app.state.group_commit
         transactions = commit.transactions
-    assert sorted(r.json()["video_id"] for r in responses) == list(range(1, 201))
-    assert {(r.status_code, r.json()["new"]) for r in responses} == {(202, True)}
+    assert sorted(int(r.headers["x-autosubs-video-id"]) for r in responses) == list(range(1, 201))
+    assert {(r.status_code, r.headers["x-autosubs-new"], r.content) for r in responses} == {
+        (202, "true", b"")
+    }
     assert _rows(tmp_path / "ledger.db", "events") == 200
     assert _rows(tmp_path / "ledger.db", "videos") == 200
     assert commit.events == 200
