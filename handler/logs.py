@@ -87,10 +87,40 @@ class LineWriter:
     log = debug = info = warn = warning = error = critical = exception = fatal = msg
 
 
+# The writer of the JSON lines, while they are configured at INFO or below: ``hot_info``
+# writes to it directly.
+_hot_writer: LineWriter | None = None
+
+
+def hot_info(event: str, **fields: Any) -> None:
+    """An INFO line from a hot path: the line structlog would write, at a fraction of the cost.
+
+    structlog's per-call machinery (bound logger, context copy, one call per processor) is
+    the cost of a log line, and the webhook's canonical line is logged on every request:
+    in place, it took a sixth of the ingest throughput. With the JSON format this builds the
+    same line (bound context variables, event, level, timestamp) and renders and writes it
+    as the configured chain does; with the console format, or INFO filtered out, it is a
+    plain structlog call.
+    """
+    writer = _hot_writer
+    if writer is None:
+        structlog.get_logger().info(event, **fields)
+        return
+    fields["event"] = event
+    structlog.contextvars.merge_contextvars(None, "info", fields)
+    fields["level"] = "info"
+    fields["timestamp"] = datetime.datetime.now(datetime.UTC)
+    writer.msg(_render_json(None, "info", fields))
+
+
 def configure(log_format: str = "json", level: int = logging.INFO) -> None:
+    global _hot_writer
+    _hot_writer = None
     if log_format == "json":
         stamp_and_render: list[structlog.typing.Processor] = [_level_and_time, _render_json]
         writer = LineWriter(sys.stdout)
+        if level <= logging.INFO:
+            _hot_writer = writer
 
         def logger_factory(*args: Any) -> LineWriter:
             return writer

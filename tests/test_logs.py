@@ -47,3 +47,60 @@ def test_json_lines_on_stdout() -> None:
     assert lines[1]["text"] == "Danke fürs Zuschauen"
     assert lines[2]["job_id"] == "7:fre"
     assert "ZeroDivisionError" in lines[3]["exception"]
+
+
+HOT_SCRIPT = """
+import asyncio
+import os
+
+import structlog
+from handler import logs
+
+logs.configure("json" if FORMAT == "json" else "console", level=LEVEL)
+log = structlog.get_logger("test")
+
+async def main():
+    with structlog.contextvars.bound_contextvars(job_id="7:fre"):
+        for hot in (False, True):
+            emit = logs.hot_info if hot else log.info
+            emit("webhook_accepted", type="video", video_id=2**70, new=True, hot=hot)
+    logs.hot_info("after_the_loop_turn")  # flushed by the loop, not by the process exit
+    await asyncio.sleep(0)
+    os._exit(0)
+
+asyncio.run(main())
+"""
+
+
+def _run_hot(fmt: str, level: str) -> subprocess.CompletedProcess[str]:
+    script = f"import logging\nFORMAT = {fmt!r}\nLEVEL = logging.{level}\n" + HOT_SCRIPT
+    return subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_hot_info_writes_the_line_structlog_writes() -> None:
+    """The hot path's line has the same fields, bound context included, in the same order;
+    inside a loop it is flushed at the end of the loop's turn (os._exit flushes nothing)."""
+    done = _run_hot("json", "INFO")
+    assert done.returncode == 0, done.stderr
+    slow, hot, after = (json.loads(line) for line in done.stdout.splitlines())
+    for line in (slow, hot):
+        assert line.pop("timestamp").endswith("Z")
+    assert list(slow) == list(hot) == [
+        "type", "video_id", "new", "hot", "event", "job_id", "level"
+    ]  # fmt: skip
+    assert {**slow, "hot": True} == hot
+    assert hot["video_id"] == 2**70 and hot["job_id"] == "7:fre" and hot["level"] == "info"
+    assert after["event"] == "after_the_loop_turn"
+
+
+def test_hot_info_follows_the_configured_format_and_level() -> None:
+    """Console format: structlog renders it (no JSON). Above INFO: nothing is written."""
+    console = _run_hot("console", "INFO")
+    assert console.returncode == 0, console.stderr
+    assert console.stdout.count("webhook_accepted") == 2
+    assert "{" not in console.stdout
+    quiet = _run_hot("json", "WARNING")
+    assert quiet.returncode == 0, quiet.stderr
+    assert quiet.stdout == ""
