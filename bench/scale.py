@@ -17,12 +17,13 @@ are missing):
   lifecycle (empty, pending, viewable, ready) to the service's webhook route over HTTP, and
   the sweeper plans each video into 3 track jobs (spoken English + French + German): 30,000
   track jobs;
-- every second the script samples the service's RSS (VmRSS), the AI tasks not terminal on the
-  simulated account (read from the simulator in-process: ``/_sim/state`` would be a multi-MB
-  dump at this size) and the ledger's own count of tasks in flight (a second ledger
-  connection); once all 30,000 track jobs are in the ledger it prints ``explain_claim()`` (the
-  sweeper's track claim) with the tables full, and again at the end (on PostgreSQL also after
-  an explicit ANALYZE, with the autovacuum statistics of the moment).
+- every second the script samples the service's RSS (VmRSS, with its SQLite writer process),
+  the AI tasks not terminal on the simulated account (read from the simulator in-process:
+  ``/_sim/state`` would be a multi-MB dump at this size) and the ledger's own count of tasks
+  in flight (a second ledger connection); once all 30,000 track jobs are in the ledger it
+  prints ``explain_claim()`` (the sweeper's track claim) with the tables full, and again at
+  the end (on PostgreSQL also after an explicit ANALYZE, with the autovacuum statistics of the
+  moment).
 
 The load runs ``--duration`` seconds (seeding included), stretched by up to a minute so that
 at least a minute of it comes after the ledger is full; it need not finish the 30,000 tracks.
@@ -154,6 +155,19 @@ def proc_status_kb(pid: int, key: str) -> int | None:
             if line.startswith(f"{key}:"):
                 return int(line.split()[1])
     return None
+
+
+def service_status_kb(pid: int, key: str) -> int | None:
+    """``proc_status_kb`` of the service plus its children (the SQLite ledger's writer
+    process): the memory the service costs. For VmHWM this is the sum of the peaks, an
+    upper bound of the joint peak."""
+    own = proc_status_kb(pid, key)
+    if own is None:
+        return None
+    with contextlib.suppress(OSError, ValueError):
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        own += sum(proc_status_kb(int(child), key) or 0 for child in children)
+    return own
 
 
 def cpu_seconds(pid: int) -> float | None:
@@ -696,7 +710,7 @@ async def run_backend(
                 await asyncio.sleep(0.1)
             watch.drain()
             run.webhooks_before_stop = dict(watch.webhooks)
-            run.hwm_mb = _mb(proc_status_kb(service.pid, "VmHWM"))
+            run.hwm_mb = _mb(service_status_kb(service.pid, "VmHWM"))
             run.load_avg["end"] = load_average()
             # The tables as the sweeper left them, while it is still working.
             await explain(run, probe, "at the end", run.elapsed)
@@ -770,7 +784,7 @@ async def sample(
         t = clock()
         row = Sample(
             t=round(t, 2),
-            rss_mb=_mb(proc_status_kb(service.pid, "VmRSS")),
+            rss_mb=_mb(service_status_kb(service.pid, "VmRSS")),
             service_cpu_s=cpu_seconds(service.pid),
             sim_in_flight=watch.in_flight(),
             ledger_active=await probe.active_task_count(),
@@ -1105,7 +1119,8 @@ def main(argv: list[str] | None = None) -> int:
                 "AUTOSUBS_SWEEP_INTERVAL": "unset (default 15)",
                 "AUTOSUBS_BATCH_SIZE": "unset (default 50)",
             },
-            "rss": "VmRSS of the service process every second; VmHWM (kernel peak) at the end",
+            "rss": "VmRSS of the service process and its children (the SQLite writer) every "
+            "second; VmHWM (kernel peak, summed over them) at the end",
             "in_flight": "exact: max overlap of every task's [created, terminal) on the "
             "simulator's clock; also sampled every second on the simulator and in the ledger",
         },

@@ -72,6 +72,8 @@ def create_app(settings: Settings, *, ledger: LedgerProtocol | None = None) -> S
         own_ledger = ledger is None
         # Opening applies pending migrations (under a lock on PostgreSQL: replicas may race).
         app.state.ledger = await open_ledger(settings.database_url) if ledger is None else ledger
+        # SQLite: webhook batches are committed by a child process, off the event loop.
+        await app.state.ledger.start_writer()
         app.state.group_commit = GroupCommit(app.state.ledger)
         app.state.sweeper_task = None
         app.state.sweeper = None
@@ -107,6 +109,7 @@ def create_app(settings: Settings, *, ledger: LedgerProtocol | None = None) -> S
             if http is not None:
                 await http.aclose()
             await app.state.group_commit.aclose()
+            await app.state.ledger.stop_writer()
             if own_ledger:
                 await app.state.ledger.aclose()
             log.info(

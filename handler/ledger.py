@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
-from handler import sqlite_db
+from handler import sqlite_db, sqlite_writer
 from handler.errors import LedgerError
 from handler.tokens import Profile
 
@@ -201,6 +201,8 @@ class LedgerProtocol(Protocol):
     """
 
     async def aclose(self) -> None: ...
+    async def start_writer(self) -> None: ...
+    async def stop_writer(self) -> None: ...
     async def ping(self) -> None: ...
     async def migrate(self, *, target: int = ...) -> int: ...
     async def schema_version(self) -> int: ...
@@ -433,6 +435,12 @@ def track_params(video_id: int, track: NewTrack, now: float) -> dict[str, Any]:
 class LedgerBase:
     """What both backends share above their SQL: the single-webhook form of a batch."""
 
+    async def start_writer(self) -> None:
+        """Get ready for a stream of webhook batches (``autosubs serve``); see SqliteLedger."""
+
+    async def stop_writer(self) -> None:
+        """Undo ``start_writer`` once the last batch is recorded."""
+
     async def record_video_events(self, events: Sequence[VideoEvent]) -> list[bool]:
         raise NotImplementedError
 
@@ -470,6 +478,7 @@ class SqliteLedger(LedgerBase):
                 raise newer_schema(self._version(), SCHEMA_VERSION)
         except sqlite3.Error as exc:
             raise LedgerError(f"cannot open the ledger at {path}: {exc}") from exc
+        self._writer: sqlite_writer.WriterProcess | None = None
 
     def _version(self) -> int:
         return int(self._db.execute("PRAGMA user_version").fetchone()[0])
@@ -494,6 +503,7 @@ class SqliteLedger(LedgerBase):
         self._db.close()
 
     async def aclose(self) -> None:
+        await self.stop_writer()
         self.close()
 
     async def ping(self) -> None:
@@ -515,9 +525,23 @@ class SqliteLedger(LedgerBase):
     async def record_video_events(self, events: Sequence[VideoEvent]) -> list[bool]:
         """``record_video_event`` for each event in order, all in one transaction.
 
-        Returns, per event, whether its video was new to the ledger.
+        Returns, per event, whether its video was new to the ledger. After ``start_writer``
+        the transaction runs in the writer process (``handler.sqlite_writer``).
         """
+        if self._writer is not None:
+            return await self._writer.write(sqlite_db.event_rows(events))
         return sqlite_db.record_video_events(self._db, events)
+
+    async def start_writer(self) -> None:
+        """Record webhook batches in a child process from now on (not for ``:memory:``,
+        which no other connection can see)."""
+        if self._writer is None and self.path != ":memory:":
+            self._writer = sqlite_writer.WriterProcess(self.path)
+
+    async def stop_writer(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            await writer.aclose()
 
     async def record_video_delete(
         self, video_id: int, *, token_fp: str, now: float | None = None

@@ -109,32 +109,49 @@ def _executemany_rows(
         yield db.execute(sql(size), [value for row in rows[start : start + size] for value in row])
 
 
-def record_video_events(db: sqlite3.Connection, events: Sequence[VideoEvent]) -> list[bool]:
-    """Record ``video`` webhooks in one transaction; per event, whether its video was new.
+# One webhook as the batch write takes it: (video_id, event_status, token_fp, received_at,
+# next_run_at, profile JSON). Plain values, so a batch can cross to the writer process.
+EventRow = tuple[int, str | None, str, float, float, str]
 
-    Same outcome as one event after the other: every event gets its ``events`` row; a new
-    video gets its row, a known one that still waits has its check brought forward.
-    """
+
+def event_rows(events: Sequence[VideoEvent]) -> list[EventRow]:
+    """The rows of a batch of webhooks; events without ``now`` share the clock."""
     clock = time.time()
     profiles: dict[int, str] = {}  # the events of a batch mostly share one Profile object
-    ids: list[tuple[int]] = []
-    event_rows: list[tuple[Any, ...]] = []
-    video_rows: list[tuple[Any, ...]] = []
+    rows: list[EventRow] = []
     for event in events:
         now = clock if event.now is None else event.now
         profile = profiles.get(id(event.profile))
         if profile is None:
             profile = profiles[id(event.profile)] = event.profile.model_dump_json()
-        ids.append((event.video_id,))
-        event_rows.append((event.video_id, event.event_status, event.token_fp, now))
-        video_rows.append(
-            (event.video_id, profile, event.event_status, now + event.due_in, now, now)
+        rows.append(
+            (event.video_id, event.event_status, event.token_fp, now, now + event.due_in, profile)
         )
+    return rows
+
+
+def record_video_events(db: sqlite3.Connection, events: Sequence[VideoEvent]) -> list[bool]:
+    """``record_event_rows`` of the events."""
+    return record_event_rows(db, event_rows(events))
+
+
+def record_event_rows(db: sqlite3.Connection, rows: Sequence[EventRow]) -> list[bool]:
+    """Record ``video`` webhooks in one transaction; per row, whether its video was new.
+
+    Same outcome as one event after the other: every event gets its ``events`` row; a new
+    video gets its row, a known one that still waits has its check brought forward.
+    """
+    ids = [(row[0],) for row in rows]
+    events = [(video_id, status, fp, now) for video_id, status, fp, now, _, _ in rows]
+    videos = [
+        (video_id, profile, status, due, now, now)
+        for video_id, status, _, now, due, profile in rows
+    ]
     with transaction(db):
         known = {row[0] for cur in _executemany_rows(db, _known_videos_sql, ids) for row in cur}
-        for _ in _executemany_rows(db, _insert_events_sql, event_rows):
+        for _ in _executemany_rows(db, _insert_events_sql, events):
             pass
-        for _ in _executemany_rows(db, _upsert_videos_sql, video_rows):
+        for _ in _executemany_rows(db, _upsert_videos_sql, videos):
             pass
     new: list[bool] = []
     for (video_id,) in ids:  # a repeat within the batch finds the row its first one made
