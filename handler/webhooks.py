@@ -137,7 +137,16 @@ class WebhookEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         state = scope["app"].state
-        response = await self._handle(state, scope, receive)
+        try:
+            response = await self._handle(state, scope, receive)
+        except Exception:
+            # What Starlette's ServerErrorMiddleware would do, which this route runs ahead
+            # of (see app.Service): log it, answer 500 (nothing was sent yet), re-raise for
+            # the server's own report.
+            state.webhook_stats["failed_error"] += 1
+            log.exception("webhook_error")
+            await problem(500, "internal error")(scope, receive, send)
+            raise
         if response is None:
             return  # the client went away while we read its body: no one to answer
         if isinstance(response, list):
@@ -247,19 +256,17 @@ async def _read_body(receive: Receive, declared: bytes | None) -> bytes | None:
 
 
 class WebhookGate:
-    """Pure ASGI middleware in front of the router: the source allow-list, and the hot path.
+    """Pure ASGI gate in front of the app: the source allow-list, and the hot path.
 
     Webhook requests from outside the allow-list get 403, body unread. ``scope["client"]``
     is already the real peer: uvicorn rewrites it from X-Forwarded-For only for the proxies
     we list in ``forwarded_allow_ips``.
 
-    ``POST /webhooks/gcore/{token}`` then goes straight to ``endpoint``, not down through
-    Starlette's exception middleware, router and route: those layers cost about a tenth of
-    a webhook, and the endpoint needs none of them (it raises no HTTPException; the one
-    route is matched here, exactly as the router's pattern would). Every other request,
-    including other methods on the webhook path (405) and anything under a root path,
-    goes down the stack as usual. Starlette's ServerErrorMiddleware stays outside this
-    gate, so an unexpected error is still a logged 500.
+    ``POST /webhooks/gcore/{token}`` then goes straight to ``endpoint``, not through
+    Starlette's middleware, router and route: those layers cost about a tenth of a webhook,
+    and the endpoint needs none of them (it answers its own errors; the one route is matched
+    here, exactly as the router's pattern would). Every other request, including other
+    methods on the webhook path (405) and anything under a root path, goes to ``app``.
     """
 
     def __init__(

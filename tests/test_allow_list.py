@@ -88,3 +88,32 @@ async def test_webhook_posts_go_straight_to_the_endpoint() -> None:
         assert (await c.post("/webhooks/gcore/t")).status_code == 403
         assert (await c.get("/webhooks/gcore/t")).status_code == 403
     assert len(seen) == 7
+
+
+async def test_the_endpoint_answers_its_own_errors_with_a_500() -> None:
+    """The webhook route runs ahead of Starlette's error middleware: an unexpected error
+    inside it is still a 500 with a short reason (and re-raised for the server's log)."""
+    from collections import Counter
+
+    from starlette.applications import Starlette
+
+    from handler import tokens
+    from handler.webhooks import WebhookEndpoint
+
+    keys = ["k"]
+    app = Starlette()
+    app.state.tokens = tokens.VerifiedTokens(keys)
+    app.state.webhook_stats = Counter()  # and no ledger at all: recording fails
+    token = tokens.mint(tokens.Profile(languages=("fre",)), keys)
+    endpoint = WebhookEndpoint()
+
+    async def asgi(scope: Scope, receive: Receive, send: Send) -> None:
+        scope["app"] = app
+        scope["path_params"] = {"token": token}
+        await endpoint(scope, receive, send)
+
+    transport = httpx.ASGITransport(app=asgi, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://autosubs.test") as c:
+        response = await c.post("/", json={"type": "video", "message": {"video": {"id": 7}}})
+    assert (response.status_code, response.json()) == (500, {"error": "internal error"})
+    assert app.state.webhook_stats["failed_error"] == 1
