@@ -30,6 +30,7 @@ import structlog
 
 from handler.errors import LedgerError
 from handler.ledger import LedgerProtocol, VideoEvent
+from handler.logs import hot_info_lines
 
 log = structlog.get_logger(__name__)
 
@@ -106,6 +107,16 @@ class GroupCommit:
             raise
         self.transactions += 1
         self.events += len(batch)
+        # The webhooks' canonical lines, one block per batch rather than one call per
+        # request: a line a request cost a tenth of the route's throughput.
+        hot_info_lines(
+            "webhook_accepted",
+            (
+                {"type": "video", "video_id": event.video_id, "status": event.event_status,
+                 "new": is_new, "token_fp": event.token_fp}
+                for (event, _), is_new in zip(batch, new, strict=True)
+            ),
+        )  # fmt: skip
         for done, is_new in answers:
             if not done.done():  # its request may have been cancelled meanwhile
                 done.set_result(is_new)

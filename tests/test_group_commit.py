@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import os
+import signal
+import socket
 import sqlite3
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -21,6 +28,7 @@ from handler.ledger import Ledger, VideoEvent
 from tests.support.servers import serve_in_thread
 
 PROFILE = tokens.Profile(languages=("fre",))
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _event(video_id: int) -> VideoEvent:
@@ -117,6 +125,12 @@ def _settings(tmp_path: Path) -> Settings:
     )
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def _rows(path: Path, table: str) -> int:
     with contextlib.closing(sqlite3.connect(path)) as db:
         return int(db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
@@ -166,3 +180,85 @@ async def test_webhooks_get_503_when_the_ledger_fails(tmp_path: Path) -> None:
     assert {r.status_code for r in responses} == {503}
     assert all(r.json()["error"] for r in responses)
     assert _rows(tmp_path / "ledger.db", "videos") == 0
+
+
+def _start_serve(env: dict[str, str], log_path: Path, base: str) -> subprocess.Popen[bytes]:
+    """``python -m handler serve`` as our child process, once it answers /healthz."""
+    with log_path.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "handler", "serve"], env=env, stdout=out,
+            stderr=subprocess.STDOUT, cwd=ROOT,
+        )  # fmt: skip
+    deadline = time.monotonic() + 20
+    while True:
+        assert proc.poll() is None, log_path.read_text()
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{base}/healthz", timeout=0.5).status_code == 200:
+                return proc
+        if time.monotonic() > deadline:
+            os.kill(proc.pid, signal.SIGKILL)
+            raise AssertionError("service did not start: " + log_path.read_text()[-2000:])
+        time.sleep(0.05)
+
+
+def _writer_processes(ledger_path: Path) -> list[int]:
+    """PIDs of live ledger writer processes for ``ledger_path``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            with contextlib.suppress(OSError):
+                argv = (proc / "cmdline").read_bytes().split(b"\0")
+                if b"handler.sqlite_writer" in argv and str(ledger_path).encode() in argv:
+                    found.append(int(proc.name))
+    return found
+
+
+async def test_serve_logs_one_canonical_line_per_webhook(tmp_path: Path) -> None:
+    """``autosubs serve`` with JSON logs: every accepted webhook has its line (the group
+    commit writes a batch's lines together), with the facts of its 202; the ledger writer
+    process is gone once the service has stopped."""
+    port = _free_port()
+    ledger_path = tmp_path / "ledger.db"
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "AUTOSUBS_SWEEPER": "off",
+        "AUTOSUBS_SECRET_KEYS": "log-secret",
+        "AUTOSUBS_ALLOWED_CIDRS": "127.0.0.1/32",
+        "AUTOSUBS_DATABASE_URL": f"sqlite:///{ledger_path}",
+        "AUTOSUBS_LOG_FORMAT": "json",
+    }
+    log_path = tmp_path / "service.log"
+    base = f"http://127.0.0.1:{port}"
+    proc = _start_serve(env, log_path, base)
+    try:
+        assert len(_writer_processes(ledger_path)) == 0  # started with the first batch
+        url = f"{base}/webhooks/gcore/{tokens.mint(PROFILE, ['log-secret'])}"
+        responses = await _post_all(url, range(1, 21))
+        responses += await _post_all(url, range(1, 21))
+        assert {r.status_code for r in responses} == {202}
+        assert len(_writer_processes(ledger_path)) == 1
+        async with httpx.AsyncClient() as client:
+            gone = await client.post(url, json={"type": "video_delete",
+                                                "message": {"video": {"id": 3}}})  # fmt: skip
+        assert gone.status_code == 202
+    finally:
+        os.kill(proc.pid, signal.SIGTERM)
+        assert proc.wait(30) == 0
+    lines = [json.loads(line) for line in log_path.read_text().splitlines() if line[:1] == "{"]
+    accepted = [line for line in lines if line["event"] == "webhook_accepted"]
+    videos = [line for line in accepted if line["type"] == "video"]
+    assert len(videos) == 40
+    fp = tokens.fingerprint(url.rsplit("/", 1)[1])
+    for line in videos:
+        assert list(line) == [
+            "type", "video_id", "status", "new", "token_fp", "event", "level", "timestamp"
+        ]  # fmt: skip
+        assert (line["status"], line["token_fp"], line["level"]) == (None, fp, "info")
+    assert sorted(line["video_id"] for line in videos if line["new"]) == list(range(1, 21))
+    answered = {(int(r.headers["x-autosubs-video-id"]), r.headers["x-autosubs-new"] == "true")
+                for r in responses}  # fmt: skip
+    assert answered == {(line["video_id"], line["new"]) for line in videos}
+    assert [line["video_id"] for line in accepted if line["type"] == "video_delete"] == [3]
+    assert _writer_processes(ledger_path) == []

@@ -64,6 +64,10 @@ async def main():
         for hot in (False, True):
             emit = logs.hot_info if hot else log.info
             emit("webhook_accepted", type="video", video_id=2**70, new=True, hot=hot)
+        logs.hot_info_lines("webhook_accepted", [
+            {"type": "video", "video_id": 2**70, "new": True, "hot": "batch"},
+            {"type": "video", "video_id": 5, "new": False, "hot": "batch"},
+        ])
     logs.hot_info("after_the_loop_turn")  # flushed by the loop, not by the process exit
     await asyncio.sleep(0)
     os._exit(0)
@@ -80,17 +84,19 @@ def _run_hot(fmt: str, level: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_hot_info_writes_the_line_structlog_writes() -> None:
-    """The hot path's line has the same fields, bound context included, in the same order;
-    inside a loop it is flushed at the end of the loop's turn (os._exit flushes nothing)."""
+    """The hot paths' lines (one, or a batch) have the same fields, bound context included,
+    in the same order; inside a loop they are flushed at the end of the loop's turn
+    (os._exit flushes nothing)."""
     done = _run_hot("json", "INFO")
     assert done.returncode == 0, done.stderr
-    slow, hot, after = (json.loads(line) for line in done.stdout.splitlines())
-    for line in (slow, hot):
+    slow, hot, batch, batch2, after = (json.loads(line) for line in done.stdout.splitlines())
+    for line in (slow, hot, batch, batch2):
         assert line.pop("timestamp").endswith("Z")
-    assert list(slow) == list(hot) == [
+    assert list(slow) == list(hot) == list(batch) == [
         "type", "video_id", "new", "hot", "event", "job_id", "level"
     ]  # fmt: skip
-    assert {**slow, "hot": True} == hot
+    assert {**slow, "hot": True} == hot == {**batch, "hot": True}
+    assert (batch2["video_id"], batch2["new"], batch2["job_id"]) == (5, False, "7:fre")
     assert hot["video_id"] == 2**70 and hot["job_id"] == "7:fre" and hot["level"] == "info"
     assert after["event"] == "after_the_loop_turn"
 
@@ -99,7 +105,7 @@ def test_hot_info_follows_the_configured_format_and_level() -> None:
     """Console format: structlog renders it (no JSON). Above INFO: nothing is written."""
     console = _run_hot("console", "INFO")
     assert console.returncode == 0, console.stderr
-    assert console.stdout.count("webhook_accepted") == 2
+    assert console.stdout.count("webhook_accepted") == 4
     assert "{" not in console.stdout
     quiet = _run_hot("json", "WARNING")
     assert quiet.returncode == 0, quiet.stderr
