@@ -537,11 +537,15 @@ class SqliteLedger(LedgerBase):
         which no other connection can see)."""
         if self._writer is None and self.path != ":memory:":
             self._writer = sqlite_writer.WriterProcess(self.path)
+            # The writer process checkpoints the WAL; this connection's commits (the
+            # sweeper's, on the event loop) must not stall on one.
+            sqlite_db.set_autocheckpoint(self._db, on=False)
 
     async def stop_writer(self) -> None:
         writer, self._writer = self._writer, None
         if writer is not None:
             await writer.aclose()
+            sqlite_db.set_autocheckpoint(self._db, on=True)
 
     async def record_video_delete(
         self, video_id: int, *, token_fp: str, now: float | None = None

@@ -29,10 +29,14 @@ if TYPE_CHECKING:
 MAX_ROWS_PER_STATEMENT = 64
 BUSY_TIMEOUT_S = 10.0
 MMAP_BYTES = 256 * 1024 * 1024
+AUTOCHECKPOINT_PAGES = 1000  # SQLite's default
 
 
-def connect(path: str) -> sqlite3.Connection:
-    """A ledger connection: autocommit (we BEGIN ourselves), WAL, synchronous=NORMAL."""
+def connect(path: str, *, autocheckpoint: bool = True) -> sqlite3.Connection:
+    """A ledger connection: autocommit (we BEGIN ourselves), WAL, synchronous=NORMAL.
+
+    ``autocheckpoint=False`` when something else checkpoints (``sqlite_writer.Checkpointer``).
+    """
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
                          timeout=BUSY_TIMEOUT_S)  # fmt: skip
     db.row_factory = sqlite3.Row
@@ -46,7 +50,12 @@ def connect(path: str) -> sqlite3.Connection:
     # cost system calls (the ingest bench lost ~15 % by 300,000 webhooks). Address space
     # only; the kernel's page cache holds the pages either way.
     db.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
+    set_autocheckpoint(db, on=autocheckpoint)
     return db
+
+
+def set_autocheckpoint(db: sqlite3.Connection, *, on: bool) -> None:
+    db.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES if on else 0}")
 
 
 @contextmanager

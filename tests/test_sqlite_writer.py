@@ -148,3 +148,23 @@ async def test_an_in_memory_ledger_never_starts_a_writer() -> None:
     assert ledger._writer is None
     assert await ledger.record_video_events([VideoEvent(1, PROFILE, None, 0.0, "fp")]) == [True]
     await ledger.aclose()
+
+
+async def test_the_writer_checkpoints_so_no_commit_has_to(
+    ledger: SqliteLedger, tmp_path: Path
+) -> None:
+    """While the writer runs, no connection checkpoints inside a COMMIT (that would stall
+    webhooks on an fsync); the writer's own thread copies the WAL into the database."""
+    db_file = tmp_path / "ledger.db"
+    assert ledger._db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    size_before = db_file.stat().st_size
+    writer = _writer(ledger)
+    for start in range(0, 3200, 32):
+        await writer.write(_rows(*range(start + 1, start + 33)))
+    for _ in range(100):  # the checkpointer runs shortly after commits
+        if db_file.stat().st_size > size_before + 100_000:
+            break
+        await asyncio.sleep(0.05)
+    assert db_file.stat().st_size > size_before + 100_000, "the WAL was never checkpointed"
+    await ledger.stop_writer()
+    assert ledger._db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
