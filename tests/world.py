@@ -116,9 +116,10 @@ class World:
         video = await self.ledger.get_video(video_id)
         if video is None or video.state in ("new", "waiting"):
             return False
-        if video.state in ("rejected", "cancelled"):
-            return True
         tracks = await self.ledger.tracks_of(video_id)
+        if video.state in ("rejected", "cancelled"):
+            # A deleted video's tasks are cancelled on Gcore by the sweep after the webhook.
+            return all(t.state in TRACK_TERMINAL_STATES for t in tracks)
         if expected_tracks is not None and len(tracks) < expected_tracks:
             return False
         return bool(tracks) and all(t.state in TRACK_TERMINAL_STATES for t in tracks)
