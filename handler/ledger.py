@@ -536,7 +536,9 @@ class SqliteLedger(LedgerBase):
         """Record webhook batches in a child process from now on (not for ``:memory:``,
         which no other connection can see)."""
         if self._writer is None and self.path != ":memory:":
-            self._writer = sqlite_writer.WriterProcess(self.path)
+            writer = sqlite_writer.WriterProcess(self.path)
+            await writer.start()
+            self._writer = writer
             # The writer process checkpoints the WAL; this connection's commits (the
             # sweeper's, on the event loop) must not stall on one.
             sqlite_db.set_autocheckpoint(self._db, on=False)

@@ -45,7 +45,8 @@ from handler.errors import LedgerError
 
 _LENGTH = struct.Struct(">I")
 EXIT_TIMEOUT = 10.0
-CHECKPOINT_EVERY_S = 0.2
+CHECKPOINT_EVERY_S = 0.2  # at most this often
+CHECKPOINT_IDLE_S = 5.0  # at least this often
 
 
 class _Child:
@@ -94,6 +95,10 @@ class WriterProcess:
         self._starting = asyncio.Lock()
         self._closed = False
         self.started = 0  # child processes started, for tests
+
+    async def start(self) -> None:
+        """Start the child now (it also checkpoints the WAL), rather than with the first batch."""
+        await self._running()
 
     async def write(self, rows: Sequence[sqlite_db.EventRow]) -> list[bool]:
         if not rows:
@@ -182,8 +187,10 @@ class Checkpointer:
     with synchronous=NORMAL it ends with an fsync: a stall of milliseconds for the batch
     (and for every request waiting behind it) every few hundred webhooks. While the writer
     process runs, every connection to the ledger has its automatic checkpoint off and this
-    thread checkpoints instead (PASSIVE: it never blocks a writer), shortly after commits.
-    sqlite3 releases the GIL while SQLite works, so commits go on meanwhile.
+    thread checkpoints instead (PASSIVE: it never blocks a writer), shortly after the
+    writer's commits and every few seconds in any case, for the sweeper's commits (on the
+    service's own connection). sqlite3 releases the GIL while SQLite works, so commits go
+    on meanwhile; a checkpoint with nothing to copy costs next to nothing.
     """
 
     def __init__(self, path: str, *, every: float = CHECKPOINT_EVERY_S) -> None:
@@ -199,7 +206,7 @@ class Checkpointer:
 
     def _run(self) -> None:
         while not self._stopping:
-            self._dirty.wait()
+            self._dirty.wait(CHECKPOINT_IDLE_S)
             self._dirty.clear()
             with contextlib.suppress(sqlite3.Error):  # busy or closing: the next one will do
                 self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")

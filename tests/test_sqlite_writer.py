@@ -168,3 +168,20 @@ async def test_the_writer_checkpoints_so_no_commit_has_to(
     assert db_file.stat().st_size > size_before + 100_000, "the WAL was never checkpointed"
     await ledger.stop_writer()
     assert ledger._db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
+
+
+async def test_the_services_own_commits_are_checkpointed_too(
+    ledger: SqliteLedger, tmp_path: Path
+) -> None:
+    """Commits on the service's connection (the sweeper's) with no webhook at all: the
+    writer's checkpointer copies them into the database within a few seconds anyway."""
+    db_file = tmp_path / "ledger.db"
+    size_before = db_file.stat().st_size
+    events = [VideoEvent(i, PROFILE, "ready", 0.0, "fp", now=T0) for i in range(1, 3201)]
+    sqlite_db.record_video_events(ledger._db, events)  # on the service's own connection
+    for _ in range(200):
+        if db_file.stat().st_size > size_before + 100_000:
+            break
+        await asyncio.sleep(0.05)
+    assert db_file.stat().st_size > size_before + 100_000, "the WAL was never checkpointed"
+    assert _writer(ledger).started == 1
