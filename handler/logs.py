@@ -107,19 +107,14 @@ def hot_info(event: str, **fields: Any) -> None:
     as the configured chain does; with the console format, or INFO filtered out, it is a
     plain structlog call.
     """
-    writer = _hot_writer
-    if writer is None:
-        structlog.get_logger().info(event, **fields)
-        return
-    fields["event"] = event
-    structlog.contextvars.merge_contextvars(None, "info", fields)
-    fields["level"] = "info"
-    fields["timestamp"] = datetime.datetime.now(datetime.UTC)
-    writer.msg(_render_json(None, "info", fields))
+    hot_info_lines(event, (fields,))
 
 
 def hot_info_lines(event: str, rows: Iterable[dict[str, Any]]) -> None:
     """``hot_info(event, **row)`` for each row, rendered and written as one block.
+
+    The lines are those of the configured JSON chain: the row, the event, the bound context
+    (without overriding the row), level and timestamp.
 
     For events that come in batches (the webhooks of a group commit): one timestamp, one
     look at the bound context and one write for all of them, a fifth of the cost of a

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,18 +23,12 @@ import pytest
 from handler import tokens
 from handler.ledger import TRACK_TERMINAL_STATES, Ledger
 from handler.simulator import SimulatorConfig, create_simulator_app
-from tests.support.servers import serve_in_thread
+from tests.support.servers import free_port, serve_in_thread
 
 API_KEY = "crash-test-key"
 SECRET = "crash-test-secret"
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Service:
@@ -83,7 +76,7 @@ class Service:
 
 @pytest.fixture
 def service_env(tmp_path: Path) -> Iterator[tuple[dict[str, str], str, str]]:
-    port = _free_port()
+    port = free_port()
     profile = tokens.Profile(languages=("fre", "ger"))
     token = tokens.mint(profile, [SECRET])
     webhook_url = f"http://127.0.0.1:{port}/webhooks/gcore/{token}"

@@ -8,7 +8,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -25,7 +24,7 @@ from handler.config import Settings
 from handler.errors import LedgerError
 from handler.group_commit import GroupCommit
 from handler.ledger import Ledger, VideoEvent
-from tests.support.servers import serve_in_thread
+from tests.support.servers import free_port, serve_in_thread
 
 PROFILE = tokens.Profile(languages=("fre",))
 ROOT = Path(__file__).resolve().parents[1]
@@ -125,12 +124,6 @@ def _settings(tmp_path: Path) -> Settings:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _rows(path: Path, table: str) -> int:
     with contextlib.closing(sqlite3.connect(path)) as db:
         return int(db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
@@ -217,7 +210,7 @@ async def test_serve_logs_one_canonical_line_per_webhook(tmp_path: Path) -> None
     """``autosubs serve`` with JSON logs: every accepted webhook has its line (the group
     commit writes a batch's lines together), with the facts of its 202; the ledger writer
     process is gone once the service has stopped."""
-    port = _free_port()
+    port = free_port()
     ledger_path = tmp_path / "ledger.db"
     env = {
         "PATH": os.environ.get("PATH", ""),

@@ -26,7 +26,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -51,7 +50,7 @@ from handler.languages import track_name
 from handler.simulator import SimulatorConfig, create_simulator_app
 from tests.support import postgres
 from tests.support.postgres import Cluster, Unavailable, start_bouncer, start_cluster
-from tests.support.servers import serve_in_thread
+from tests.support.servers import free_port, serve_in_thread
 
 pytestmark = pytest.mark.slow
 
@@ -70,12 +69,6 @@ ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 TEST_BUDGET = 60.0  # seconds for one test's body, whatever hangs
 # The simulator, like Gcore, waits 5 s for a webhook's answer and never sends it again.
 GCORE_PATIENCE = 5.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def wait_for(
@@ -427,7 +420,7 @@ class Replicas:
             "AUTOSUBS_GCORE_TIMEOUT": "10",
             "AUTOSUBS_LEASE_SECONDS": "10",
             "HOST": "127.0.0.1",
-            "PORT": str(_free_port()),
+            "PORT": str(free_port()),
         }
         values.update({f"AUTOSUBS_{k.upper()}": str(v) for k, v in env.items()})
         replica = Replica(name, values, self.tmp / f"{name}.log")

@@ -16,7 +16,6 @@ import os
 import pwd
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -28,6 +27,8 @@ from typing import Any, NoReturn
 
 import psycopg
 import pytest
+
+from tests.support.servers import free_port
 
 REQUIRE = "AUTOSUBS_REQUIRE_POSTGRES"
 BIN_DIR = "AUTOSUBS_PG_BIN"  # where initdb/pg_ctl live, when not on PATH nor Debian's
@@ -80,12 +81,6 @@ def fold_skip(report: pytest.TestReport) -> None:
     reason = longrepr[2].removeprefix("Skipped: ") if isinstance(longrepr, tuple) else ""
     if report.skipped and isinstance(longrepr, tuple) and reason.startswith(_SKIP_PREFIX):
         report.longrepr = (__file__, 1, longrepr[2])
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def find_bin_dir() -> Path | None:
@@ -203,7 +198,7 @@ def start_cluster() -> Cluster:
     run_as = _RunAs.detect()
     root = Path(tempfile.mkdtemp(prefix="autosubs-pg-"))
     run_as.own(root)
-    cluster = Cluster(bin_dir=bin_dir, root=root, port=_free_port(), run_as=run_as)
+    cluster = Cluster(bin_dir=bin_dir, root=root, port=free_port(), run_as=run_as)
     try:
         cluster.initdb()
         cluster.start()
@@ -237,7 +232,7 @@ def start_bouncer(cluster: Cluster, **settings: str | int) -> Bouncer:
     binary = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
     if not Path(binary).exists():
         raise Unavailable("no pgbouncer binary found")
-    port = _free_port()
+    port = free_port()
     root = cluster.root
     (root / "userlist.txt").write_text('"postgres" ""\n')
     ini = root / "pgbouncer.ini"

@@ -17,6 +17,13 @@ _START_TIMEOUT = 10.0
 _STOP_TIMEOUT = 10.0
 
 
+def free_port() -> int:
+    """A loopback TCP port free right now, for a server another process will bind."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 @contextlib.contextmanager
 def serve_in_thread(app: ASGIApp, host: str = "127.0.0.1") -> Iterator[str]:
     """Serve ``app`` on a free port of ``host``; yield its base URL; stop it on exit.
